@@ -1,0 +1,44 @@
+"""Settings of the MQTT sink, owned by this layer; bridge.config builds them from YAML."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class MqttSettings:
+    server: str = "mqtt://localhost:1883"  # mqtt:// or mqtts://
+    base_topic: str = "tiktok"
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    client_id: str = "tiktok2mqtt"
+    ca: str | None = None
+    cert: str | None = None
+    key: str | None = None
+    reject_unauthorized: bool = True
+    keepalive: int = 60
+    event_qos: int = 0
+    # Some brokers do not support retain; when False nothing is published retained.
+    retain: bool = True
+    # Events older than this when they could finally be sent are dropped and counted
+    # (a gift replayed minutes late must not flash the lights).
+    max_event_age_s: float = 15.0
+    # Bounded buffer of events held while the broker is unreachable.
+    buffer_size: int = 1000
+    # Largest command payload accepted (bytes).
+    max_command_bytes: int = 4096
+
+    @property
+    def host(self) -> str:
+        return self.server.split("://", 1)[-1].rsplit(":", 1)[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        rest = self.server.split("://", 1)[-1]
+        if ":" in rest.rsplit("]", 1)[-1]:
+            return int(rest.rsplit(":", 1)[1])
+        return 8883 if self.tls else 1883
+
+    @property
+    def tls(self) -> bool:
+        return self.server.startswith("mqtts://")
