@@ -1,23 +1,23 @@
-"""Sub-commands of the `tiktok2mqtt` CLI, one module each.
+"""Sub-commands of the `tiktok2mqtt` CLI, one module each, found automatically.
 
-To add a command: write bridge/commands/<name>.py with ``NAME``, ``HELP``,
-``add_arguments(parser)`` and ``run(args) -> int``, and list it in ``_MODULES``.
+To add a command: write bridge/commands/<name>.py defining ``NAME``, ``HELP``,
+``add_arguments(parser)`` and ``run(args) -> int`` (the exit code).
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 
 from bridge.cli import Command
-
-_MODULES: list[str] = []  # e.g. "decode", "run", "check_config"
 
 
 def _load() -> list[Command]:
     cmds: list[Command] = []
-    for mod_name in _MODULES:
-        mod = importlib.import_module(f"bridge.commands.{mod_name}")
-        cmds.append((mod.NAME, mod.HELP, mod.add_arguments, mod.run))
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+        mod = importlib.import_module(f"{__name__}.{info.name}")
+        if hasattr(mod, "NAME"):
+            cmds.append((mod.NAME, mod.HELP, mod.add_arguments, mod.run))
     return cmds
 
 
