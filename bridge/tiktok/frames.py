@@ -1,0 +1,278 @@
+"""The push-frame codec: WebSocket frames <-> protobuf (protocol.md §5.3-§5.4, §6.1-§6.4).
+
+Decoding never lets anything but :class:`FrameError` escape: a frame comes from the
+network, and one bad frame must cost exactly that frame. Inner event payloads are not
+decoded here (``bridge.events`` does that per message, by ``method``).
+"""
+
+from __future__ import annotations
+
+import gzip as _gzip
+import zlib
+from collections.abc import Iterator, Mapping
+
+from google.protobuf.message import DecodeError, Message
+
+from bridge.tiktok.pb import webcast_pb2 as pb
+
+__all__ = [
+    "GZIP_MAGIC",
+    "MAX_PAYLOAD",
+    "MESSAGE_TYPES",
+    "FrameError",
+    "as_text",
+    "decode_fetch_result",
+    "decode_frame",
+    "decode_msg_frame",
+    "encode_ack",
+    "encode_enter_room",
+    "encode_frame",
+    "encode_heartbeat",
+    "encode_msg_frame",
+    "gunzip_if_needed",
+    "header",
+    "is_gzip",
+    "iter_messages",
+    "route_params",
+]
+
+GZIP_MAGIC = b"\x1f\x8b\x08"
+# Real batches are a few KiB; anything this large decompressed is garbage or a bomb.
+MAX_PAYLOAD = 16 * 1024 * 1024
+COMPRESS_HEADER = "compress_type"
+# Every frame the client sends says so (protocol.md §5.4).
+PAYLOAD_ENCODING = "pb"
+LIVE_ID = 12
+
+# The inner-message class for each wire ``method`` this schema declares. Anything else
+# is an unknown event (pb.CommonOnly still reads its common part).
+MESSAGE_TYPES: Mapping[str, type[Message]] = {
+    "WebcastChatMessage": pb.ChatMessage,
+    "WebcastGiftMessage": pb.GiftMessage,
+    "WebcastLikeMessage": pb.LikeMessage,
+    "WebcastMemberMessage": pb.MemberMessage,
+    "WebcastSocialMessage": pb.SocialMessage,
+    "WebcastRoomUserSeqMessage": pb.RoomUserSeqMessage,
+    "WebcastControlMessage": pb.ControlMessage,
+    "WebcastSubNotifyMessage": pb.SubNotifyMessage,
+    "WebcastEmoteChatMessage": pb.EmoteChatMessage,
+    "WebcastEnvelopeMessage": pb.EnvelopeMessage,
+    "WebcastQuestionNewMessage": pb.QuestionNewMessage,
+    "WebcastLinkMicBattle": pb.LinkMicBattle,
+    "WebcastLinkMicArmies": pb.LinkMicArmies,
+    "WebcastLiveIntroMessage": pb.LiveIntroMessage,
+    "WebcastRoomPinMessage": pb.RoomPinMessage,
+    "WebcastRankUpdateMessage": pb.RankUpdateMessage,
+    "WebcastImDeleteMessage": pb.ImDeleteMessage,
+}
+
+
+class FrameError(Exception):
+    """A frame (or its payload) could not be decoded. The frame should be skipped."""
+
+
+def as_text(value: str | bytes) -> str:
+    """A protobuf string field as text.
+
+    The schema turns off UTF-8 validation (see proto/webcast.proto), so a field holding
+    invalid UTF-8 reads back as ``bytes``; it is decoded with replacement characters
+    rather than losing the message.
+    """
+    if isinstance(value, str):
+        return value
+    return value.decode("utf-8", errors="replace")
+
+
+# ---------------------------------------------------------------- decoding
+
+
+Buffer = bytes | bytearray | memoryview
+
+
+def _parse(cls: type[Message], data: Buffer, what: str) -> Message:
+    if type(data) is not bytes:  # fast path: the WebSocket hands us bytes
+        if not isinstance(data, bytearray | memoryview):
+            raise FrameError(f"{what}: expected bytes, got {type(data).__name__}")
+        data = bytes(data)
+    try:
+        return cls.FromString(data)
+    except (DecodeError, RuntimeError, ValueError, OverflowError) as exc:
+        # upb raises DecodeError; the others are belt and braces for odd inputs.
+        raise FrameError(f"{what}: {exc}") from None
+
+
+def decode_frame(data: Buffer) -> pb.PushFrame:
+    """One binary WebSocket message as a PushFrame."""
+    frame = _parse(pb.PushFrame, data, "push frame")
+    assert isinstance(frame, pb.PushFrame)
+    return frame
+
+
+def decode_fetch_result(data: Buffer) -> pb.FetchResult:
+    """A ProtoMessageFetchResult (the uncompressed payload of a ``msg`` frame, or the
+    sign server's HTTP body)."""
+    result = _parse(pb.FetchResult, data, "fetch result")
+    assert isinstance(result, pb.FetchResult)
+    if not result.route_params:  # push frames carry none: skip the check
+        return result
+    try:
+        # A map key with invalid UTF-8 raises on access instead of reading back as bytes
+        # (values read back as bytes); check once here so that callers can't trip on it.
+        dict(result.route_params)
+    except UnicodeDecodeError as exc:
+        raise FrameError(f"fetch result: route_params not UTF-8: {exc}") from None
+    return result
+
+
+def route_params(result: pb.FetchResult) -> dict[str, str]:
+    """The fetch result's ``route_params`` as text (values may hold invalid UTF-8)."""
+    return {as_text(key): as_text(value) for key, value in result.route_params.items()}
+
+
+def header(frame: pb.PushFrame, key: str) -> str | None:
+    """The value of the first push header named ``key``, or None."""
+    for h in frame.headers:
+        # Typed str, but bytes when the header is not UTF-8 (see as_text).
+        name: str | bytes = h.key
+        if name == key or (type(name) is bytes and as_text(name) == key):
+            return as_text(h.value)
+    return None
+
+
+def _is_gzip(frame: pb.PushFrame, payload: bytes) -> bool:
+    if payload.startswith(GZIP_MAGIC):
+        return True
+    if not frame.headers:
+        return False
+    value = header(frame, COMPRESS_HEADER)
+    return value is not None and value.strip().lower() == "gzip"
+
+
+def is_gzip(frame: pb.PushFrame) -> bool:
+    """Whether the payload is gzip: by the ``compress_type`` header OR by the magic bytes.
+
+    Peers use one signal each (protocol.md §5.3); honouring both covers either server
+    behaviour. A plain protobuf can never start with 1f: that is field 3 with the
+    invalid wire type 7, so sniffing cannot misfire.
+    """
+    return _is_gzip(frame, frame.payload)
+
+
+def gunzip_if_needed(frame: pb.PushFrame) -> bytes:
+    """The frame payload, decompressed when it is gzip (see :func:`is_gzip`)."""
+    payload = frame.payload
+    if not _is_gzip(frame, payload):
+        return payload
+    return _gunzip(payload, MAX_PAYLOAD)
+
+
+def _gunzip(data: bytes, limit: int) -> bytes:
+    """Bounded gunzip: never produces more than ``limit`` bytes (a 10 MB bomb is refused
+    after ``limit`` bytes, not after filling memory). Concatenated members are allowed."""
+    out = bytearray()
+    rest = data
+    try:
+        while True:
+            d = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+            out += d.decompress(rest, limit + 1 - len(out))
+            if len(out) > limit:
+                raise FrameError(f"gzip payload larger than {limit} bytes")
+            if not d.eof:
+                if d.unconsumed_tail:
+                    # Output budget exhausted exactly at the limit with input left.
+                    raise FrameError(f"gzip payload larger than {limit} bytes")
+                raise FrameError("gzip payload truncated")
+            rest = d.unused_data
+            if not rest:
+                return bytes(out)
+            if not rest.startswith(GZIP_MAGIC[:2]):
+                raise FrameError("trailing garbage after gzip payload")
+    except zlib.error as exc:
+        raise FrameError(f"gzip payload corrupt: {exc}") from None
+
+
+def decode_msg_frame(frame: pb.PushFrame) -> pb.FetchResult:
+    """The fetch result carried by a ``msg`` frame (gunzip if needed, then decode)."""
+    return decode_fetch_result(gunzip_if_needed(frame))
+
+
+def iter_messages(result: pb.FetchResult) -> Iterator[tuple[str, pb.InnerMessage]]:
+    """Each inner message with its ``method`` as text, in wire order."""
+    for message in result.messages:
+        yield as_text(message.method), message
+
+
+# ---------------------------------------------------------------- encoding
+
+
+def encode_frame(
+    payload_type: str,
+    payload: bytes,
+    *,
+    seq_id: int = 0,
+    log_id: int = 0,
+    headers: Mapping[str, str] | None = None,
+) -> bytes:
+    """A PushFrame with ``payload_encoding = "pb"``; fields at default are omitted."""
+    frame = pb.PushFrame(
+        seq_id=seq_id,
+        log_id=log_id,
+        payload_encoding=PAYLOAD_ENCODING,
+        payload_type=payload_type,
+        payload=payload,
+    )
+    for key, value in (headers or {}).items():
+        frame.headers.add(key=key, value=value)
+    return frame.SerializeToString()
+
+
+def encode_heartbeat(room_id: int, seq: int | None = None) -> bytes:
+    """An ``hb`` frame. ``seq`` (1, 2, …) is the per-connection heartbeat counter; None
+    leaves it out (the PT style)."""
+    beat = pb.HeartBeatMessage(room_id=room_id, send_packet_seq_id=seq or 0)
+    return encode_frame("hb", beat.SerializeToString())
+
+
+def encode_enter_room(room_id: int, *, enter_unique_id: int = 0) -> bytes:
+    """The ``im_enter_room`` frame that joins the room's message stream."""
+    enter = pb.ImEnterRoomMessage(
+        room_id=room_id,
+        live_id=LIVE_ID,
+        identity="audience",
+        enter_unique_id=enter_unique_id,
+        filter_welcome_msg="0",
+    )
+    return encode_frame("im_enter_room", enter.SerializeToString())
+
+
+def encode_ack(log_id: int, internal_ext: str | bytes) -> bytes:
+    """The ``ack`` frame for a received ``msg`` frame: ``log_id`` of that PushFrame and
+    the ``internal_ext`` of the fetch result it carried, sent as given."""
+    payload = internal_ext.encode("utf-8") if isinstance(internal_ext, str) else internal_ext
+    return encode_frame("ack", payload, log_id=log_id)
+
+
+def encode_msg_frame(
+    result: pb.FetchResult,
+    *,
+    seq_id: int,
+    log_id: int,
+    gzip: bool,
+    header_compress: bool,
+    headers: Mapping[str, str] | None = None,
+) -> bytes:
+    """A server-side ``msg`` frame (simulator, bench).
+
+    ``gzip`` compresses the payload; ``header_compress`` adds the ``compress_type``
+    header (``gzip``/``none``) so both detection paths can be exercised. ``headers``
+    are appended after it (e.g. ``im-cursor``).
+    """
+    payload = result.SerializeToString()
+    if gzip:
+        # mtime=0: identical input gives identical bytes (reproducible fixtures).
+        payload = _gzip.compress(payload, compresslevel=6, mtime=0)
+    all_headers: dict[str, str] = {}
+    if header_compress:
+        all_headers[COMPRESS_HEADER] = "gzip" if gzip else "none"
+    all_headers.update(headers or {})
+    return encode_frame("msg", payload, seq_id=seq_id, log_id=log_id, headers=all_headers)

@@ -1,0 +1,6 @@
+"""Shared fixtures live in tests/helpers/* modules, loaded here as plugins."""
+
+pytest_plugins = [
+    "tests.helpers.mosquitto",  # real mosquitto on a free port (kill / restart)
+    "tests.helpers.simulator",  # the TikTok simulator on loopback
+]
