@@ -1,0 +1,378 @@
+"""Protobuf messages → events, one builder per WebCast method.
+
+Builders are pure: they read a parsed message plus the common envelope (``env``: msg_id,
+room_id, create_time_ms) and return one event. Gift streaks, like windows and de-duplication
+happen later, in the processor. Every string goes through ``_text`` because the generated
+classes return ``bytes`` for strings with invalid UTF-8 (viewer-controlled text), and
+``as_text`` decodes those with replacement characters instead of dropping the message.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from google.protobuf.message import Message
+
+from bridge.events.model import (
+    CONTROL_ACTIONS,
+    SCENE_FAN_CLUB,
+    SCENE_GIFTER_LEVEL,
+    SCENE_MODERATOR,
+    SCENE_NEW_SUBSCRIBER,
+    SCENE_SUBSCRIBER,
+    BattleEvent,
+    BattleTeam,
+    ChatEvent,
+    DeleteEvent,
+    Emote,
+    EmoteEvent,
+    EnvelopeEvent,
+    Event,
+    FollowEvent,
+    GiftEvent,
+    GiftInfo,
+    IntroEvent,
+    LikeEvent,
+    MemberEvent,
+    PinEvent,
+    QuestionEvent,
+    RankEntry,
+    RankEvent,
+    ShareEvent,
+    StreamEvent,
+    SubscribeEvent,
+    TopViewer,
+    UnknownEvent,
+    User,
+    ViewersEvent,
+)
+from bridge.tiktok.frames import as_text as _text
+from bridge.tiktok.pb import webcast_pb2 as pb
+
+Env = dict[str, Any]  # msg_id, room_id, create_time_ms: the keyword arguments of Event
+Builder = Callable[[Any, Env], Event]
+
+BUSINESS_TYPE_SUPER_FAN = 19
+_SHARE_JOINED = re.compile(r"_viewer_(\d+)_share")
+_BATTLE_RESULTS = {0: "win", 1: "lose", 2: "draw"}
+
+
+def _opt_text(value: str | bytes) -> str | None:
+    return _text(value) or None
+
+
+def _first_url(image: pb.Image) -> str | None:
+    return _text(image.url_list[0]) if image.url_list else None
+
+
+def _level(badge: pb.BadgeStruct) -> int:
+    level = _text(badge.privilege_log_extra.level)
+    return int(level) if level.isdigit() else 0
+
+
+# ---------------------------------------------------------------------------------- users
+
+
+def build_user(u: pb.User, identity: pb.UserIdentity | None = None) -> User:
+    """A User from its protobuf; ``identity`` (chat/gift user_identity) adds anchor relations."""
+    moderator = subscriber = False
+    gifter_level = 0
+    fan_level = u.fans_club.data.level
+    for badge in u.badge_list:
+        scene = badge.scene_type
+        if scene == SCENE_MODERATOR:
+            moderator = True
+        elif scene in (SCENE_SUBSCRIBER, SCENE_NEW_SUBSCRIBER):
+            subscriber = True
+        elif scene == SCENE_GIFTER_LEVEL:
+            gifter_level = max(gifter_level, _level(badge))
+        elif scene == SCENE_FAN_CLUB:
+            fan_level = max(fan_level, _level(badge))
+    follow_role = u.follow_info.follow_status
+    follower = u.is_follower or follow_role >= 1
+    friend = follow_role >= 2
+    subscriber = subscriber or u.is_subscribe
+    if identity is not None:
+        moderator = moderator or identity.is_moderator_of_anchor
+        subscriber = subscriber or identity.is_subscriber_of_anchor
+        follower = follower or identity.is_follower_of_anchor
+        friend = friend or identity.is_mutual_following_with_anchor
+    return User(
+        id=u.id,
+        unique_id=_text(u.display_id),
+        nickname=_text(u.nickname),
+        avatar_url=_first_url(u.avatar_thumb),
+        is_moderator=moderator,
+        is_subscriber=subscriber,
+        is_follower=follower or friend,
+        is_friend=friend,
+        follow_role=follow_role,
+        gifter_level=gifter_level,
+        fan_club_level=fan_level,
+        verified=u.verified,
+    )
+
+
+def _user_of(
+    msg: Message, field: str = "user", identity: pb.UserIdentity | None = None
+) -> User | None:
+    """The user in ``field`` when the message carries one, else None."""
+    if not msg.HasField(field):
+        return None
+    user: pb.User = getattr(msg, field)
+    return build_user(user, identity)
+
+
+def _identity(msg: pb.ChatMessage | pb.GiftMessage) -> pb.UserIdentity | None:
+    return msg.user_identity if msg.HasField("user_identity") else None
+
+
+# ---------------------------------------------------------------------------------- builders
+
+
+def chat(m: pb.ChatMessage, env: Env) -> Event:
+    emotes = tuple(
+        Emote(
+            id=_text(e.emote.emote_id),
+            index=e.index,
+            image_url=_first_url(e.emote.image),
+        )
+        for e in m.emotes
+    )
+    return ChatEvent(
+        **env,
+        user=_user_of(m, "user", _identity(m)),
+        text=_text(m.content),
+        emotes=emotes,
+        language=_opt_text(m.content_language),
+        mention=_user_of(m, "at_user"),
+    )
+
+
+def gift(m: pb.GiftMessage, env: Env) -> Event:
+    g = m.gift
+    info = GiftInfo(
+        id=g.id or m.gift_id,
+        name=_text(g.name),
+        diamonds_each=g.diamond_count,
+        type=g.type,
+        image_url=_first_url(g.image),
+    )
+    return GiftEvent(
+        **env,
+        user=_user_of(m, "user", _identity(m)),
+        gift=info,
+        count=max(m.repeat_count, 1),
+        final=m.repeat_end == 1,
+        group_id=m.group_id,
+        to_user=_user_of(m, "to_user"),
+    )
+
+
+def like(m: pb.LikeMessage, env: Env) -> Event:
+    return LikeEvent(**env, user=_user_of(m), count=m.count, total=m.total)
+
+
+def member(m: pb.MemberMessage, env: Env) -> Event:
+    return MemberEvent(**env, user=_user_of(m), action=m.action, member_count=m.member_count)
+
+
+def social(m: pb.SocialMessage, env: Env) -> Event:
+    """Follow or share: the display-text key decides, the action number is the fallback."""
+    key = _text(m.common.display_text.key)
+    user = _user_of(m)
+    is_follow = "follow" in key or ("share" not in key and m.action == 1)
+    if is_follow:
+        return FollowEvent(**env, user=user, follow_count=m.follow_count)
+    if "share" in key or 2 <= m.action <= 5:
+        joined = _SHARE_JOINED.search(key)
+        return ShareEvent(
+            **env,
+            user=user,
+            share_type=m.share_type,
+            target=_opt_text(m.share_target),
+            joined=int(joined.group(1)) if joined else None,
+        )
+    return UnknownEvent(**env, user=user, method="WebcastSocialMessage", size=m.ByteSize())
+
+
+def viewers(m: pb.RoomUserSeqMessage, env: Env) -> Event:
+    top = tuple(TopViewer(user=_user_of(c), score=c.score, rank=c.rank) for c in m.ranks)
+    return ViewersEvent(**env, current=m.total, total=m.total_user, top_viewers=top)
+
+
+def control(m: pb.ControlMessage, env: Env) -> Event:
+    kind, reason = CONTROL_ACTIONS.get(m.action, ("other", None))
+    return StreamEvent(**env, kind=kind, action=m.action, reason=reason)
+
+
+def subscribe(m: pb.SubNotifyMessage, env: Env) -> Event:
+    return SubscribeEvent(
+        **env,
+        user=_user_of(m),
+        months=max(m.sub_month, 0),
+        subscribe_type=m.subscribe_type,
+        sub_event=m.message_type,
+    )
+
+
+def question(m: pb.QuestionNewMessage, env: Env) -> Event:
+    q = m.data
+    return QuestionEvent(**env, user=_user_of(q), question_id=q.question_id, text=_text(q.content))
+
+
+def emote_chat(m: pb.EmoteChatMessage, env: Env) -> Event:
+    # The bare EmoteModel list has no index: the position in the list stands in for it.
+    emotes = tuple(
+        Emote(id=_text(e.emote_id), index=i, image_url=_first_url(e.image))
+        for i, e in enumerate(m.emote_list)
+    )
+    return EmoteEvent(**env, user=_user_of(m, "user", m.user_identity), emotes=emotes)
+
+
+def envelope(m: pb.EnvelopeMessage, env: Env) -> Event:
+    info = m.envelope_info
+    sender_id = _text(info.send_user_id)
+    sender_name = _text(info.send_user_name)
+    sender = None
+    if sender_id or sender_name:
+        # The box names its sender only by id string and nickname.
+        sender = User(id=int(sender_id) if sender_id.isdigit() else 0, nickname=sender_name)
+    return EnvelopeEvent(
+        **env,
+        user=sender,
+        envelope_id=_text(info.envelope_id),
+        diamonds=info.diamond_count,
+        people_count=info.people_count,
+        unpack_at=info.unpack_at,
+        super_fan=info.business_type == BUSINESS_TYPE_SUPER_FAN,
+    )
+
+
+def _battle_kind(m: pb.LinkMicBattle) -> str:
+    status = m.battle_settings.status
+    if len(m.battle_result) or status == 2 or m.action in (5, 6):
+        return "battle_end"
+    if status == 1 or m.action in (4, 7):
+        return "battle_start"
+    return "battle"
+
+
+def battle(m: pb.LinkMicBattle, env: Env) -> Event:
+    teams: dict[int, dict[str, Any]] = {}
+    for info in m.anchors_info:
+        base = info.value.user
+        teams[info.key] = {
+            "unique_id": _opt_text(base.display_id),
+            "nickname": _opt_text(base.nick_name),
+        }
+    for army in m.armies:
+        teams.setdefault(army.key, {})["score"] = army.value.hostscore
+    for anchor_id, res in m.battle_result.items():
+        team = teams.setdefault(anchor_id, {})
+        team["result"] = _BATTLE_RESULTS.get(res.result)
+        team.setdefault("score", res.score)
+    return BattleEvent(
+        **env,
+        kind=_battle_kind(m),
+        battle_id=m.battle_id or m.battle_settings.battle_id,
+        status=m.battle_settings.status,
+        action=m.action,
+        teams=tuple(BattleTeam(anchor_id=k, **v) for k, v in teams.items()),
+    )
+
+
+def battle_armies(m: pb.LinkMicArmies, env: Env) -> Event:
+    teams = tuple(
+        BattleTeam(
+            anchor_id=anchor_id,
+            score=armies.hostscore,
+        )
+        for anchor_id, armies in m.armies.items()
+    )
+    return BattleEvent(
+        **env,
+        kind="battle_score",
+        battle_id=m.battle_id or m.battle_settings.battle_id,
+        status=m.battle_settings.status,
+        teams=teams,
+    )
+
+
+def intro(m: pb.LiveIntroMessage, env: Env) -> Event:
+    return IntroEvent(
+        **env, user=_user_of(m), text=_text(m.content), language=_opt_text(m.content_language)
+    )
+
+
+_PINNED_FIELDS = (
+    "chat_message",
+    "social_message",
+    "gift_message",
+    "member_message",
+    "like_message",
+)
+
+
+def pin(m: pb.RoomPinMessage, env: Env) -> Event:
+    author = None
+    for field in _PINNED_FIELDS:
+        if m.HasField(field):  # type: ignore[arg-type]  # names from the tuple above
+            author = _user_of(getattr(m, field))
+            break
+    text = _text(m.chat_message.content) if m.HasField("chat_message") else None
+    return PinEvent(
+        **env,
+        user=author,
+        pinned=m.action != 2,
+        pinned_method=_text(m.method),
+        text=text,
+        operator=_user_of(m, "operator"),
+        pin_msg_id=m.pin_msg_id,
+    )
+
+
+def delete(m: pb.ImDeleteMessage, env: Env) -> Event:
+    return DeleteEvent(**env, msg_ids=tuple(m.delete_msg_ids), user_ids=tuple(m.delete_user_ids))
+
+
+def rank(m: pb.RankUpdateMessage, env: Env) -> Event:
+    ranks = tuple(
+        RankEntry(
+            rank_type=u.rank_type,
+            rank=u.own_rank,
+            text=_opt_text(u.default_content.default_pattern),
+        )
+        for u in m.updates
+    )
+    return RankEvent(**env, ranks=ranks)
+
+
+# Keyed by the method name without its "Webcast" prefix (PT sends some without it).
+BUILDERS: dict[str, tuple[type[Message], Builder]] = {
+    "ChatMessage": (pb.ChatMessage, chat),
+    "GiftMessage": (pb.GiftMessage, gift),
+    "LikeMessage": (pb.LikeMessage, like),
+    "MemberMessage": (pb.MemberMessage, member),
+    "SocialMessage": (pb.SocialMessage, social),
+    "RoomUserSeqMessage": (pb.RoomUserSeqMessage, viewers),
+    "ControlMessage": (pb.ControlMessage, control),
+    "SubNotifyMessage": (pb.SubNotifyMessage, subscribe),
+    "QuestionNewMessage": (pb.QuestionNewMessage, question),
+    "EmoteChatMessage": (pb.EmoteChatMessage, emote_chat),
+    "EnvelopeMessage": (pb.EnvelopeMessage, envelope),
+    "LinkMicBattle": (pb.LinkMicBattle, battle),
+    "LinkMicArmies": (pb.LinkMicArmies, battle_armies),
+    "LiveIntroMessage": (pb.LiveIntroMessage, intro),
+    "RoomPinMessage": (pb.RoomPinMessage, pin),
+    "ImDeleteMessage": (pb.ImDeleteMessage, delete),
+    "RankUpdateMessage": (pb.RankUpdateMessage, rank),
+}
+
+
+def lookup(method: str) -> tuple[type[Message], Builder] | None:
+    """The (message class, builder) for a method, with or without the "Webcast" prefix."""
+    name = method[7:] if method.startswith("Webcast") else method
+    return BUILDERS.get(name)

@@ -1,0 +1,194 @@
+"""One live stream's message pipeline: dedupe → decode → events, gift streaks, like windows.
+
+Pure: no I/O and no timers. The caller passes a monotonic ``now`` to ``feed``/``tick`` (the
+bridge calls ``tick`` about once a second), so tests drive time explicitly. A message that fails
+to decode becomes an ``unknown`` event and a counter; nothing raises out of the processor.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from google.protobuf.message import Message
+
+from bridge.events.builders import lookup
+from bridge.events.dedupe import Deduper
+from bridge.events.gifts import GiftStreaks
+from bridge.events.likes import LikeBatcher
+from bridge.events.model import Event, GiftEvent, LikeEvent, StreamEvent, UnknownEvent
+from bridge.tiktok.frames import as_text
+from bridge.tiktok.pb import webcast_pb2 as pb
+
+
+@dataclass(slots=True)
+class ProcessorStats:
+    decoded: int = 0  # messages turned into a modelled event
+    unknown: int = 0  # unknown events emitted (no model, or bad)
+    bad: int = 0  # messages that failed to decode
+    duplicates: int = 0  # messages dropped as already seen
+
+
+def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return result, pos
+        shift += 7
+        if shift > 63:
+            raise ValueError("varint too long")
+
+
+def _skip_field(data: bytes, pos: int, wire_type: int) -> int:
+    if wire_type == 0:
+        return _read_varint(data, pos)[1]
+    if wire_type == 1:
+        return pos + 8
+    if wire_type == 2:
+        length, pos = _read_varint(data, pos)
+        return pos + length
+    if wire_type == 5:
+        return pos + 4
+    raise ValueError(f"unsupported wire type {wire_type}")
+
+
+def common_of(payload: bytes) -> pb.Common | None:
+    """Field 1 (``common``) of any WebCast message, without knowing the message type.
+
+    Used for messages we do not model, so their ``unknown`` event still carries the real
+    msg_id / room_id / time and is de-duplicated like every other message.
+    """
+    pos, end = 0, len(payload)
+    try:
+        while pos < end:
+            tag, pos = _read_varint(payload, pos)
+            field, wire_type = tag >> 3, tag & 7
+            if field == 1 and wire_type == 2:
+                length, pos = _read_varint(payload, pos)
+                common = pb.Common()
+                common.ParseFromString(payload[pos : pos + length])
+                return common
+            pos = _skip_field(payload, pos, wire_type)
+    except Exception:  # any malformed input: no common, not an error
+        return None
+    return None
+
+
+class StreamProcessor:
+    def __init__(
+        self,
+        room_id: int,
+        *,
+        like_window_s: float = 1.0,
+        gift_streak_timeout_s: float = 10.0,
+        gift_progress: bool = False,
+        dedupe_size: int = 4096,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.room_id = room_id
+        self.stats = ProcessorStats()
+        self._dedupe = Deduper(dedupe_size)
+        self._streaks = GiftStreaks(timeout_s=gift_streak_timeout_s, progress=gift_progress)
+        self._likes = LikeBatcher(window_s=like_window_s)
+        # Wall clock only for the timestamp of messages that carry no create_time.
+        self._clock = clock
+
+    @property
+    def max_like_total(self) -> int:
+        """Highest room like total seen in this stream (monotonic)."""
+        return self._likes.max_total
+
+    def feed(self, result: pb.FetchResult, now: float) -> list[Event]:
+        """Every inner message of one fetch result (a push frame's payload)."""
+        out = self.tick(now)
+        for inner in result.messages:
+            out.extend(self._one(inner.method, inner.payload, now, inner.msg_id))
+        return out
+
+    def feed_message(self, method: str, payload: bytes, now: float, msg_id: int = 0) -> list[Event]:
+        """One inner message (``InnerMessage.method`` / ``payload`` / ``msg_id``)."""
+        out = self.tick(now)
+        out.extend(self._one(method, payload, now, msg_id))
+        return out
+
+    def tick(self, now: float) -> list[Event]:
+        """Events that are due by time: closed like windows and timed-out gift streaks."""
+        out: list[Event] = []
+        out.extend(self._streaks.expire(now))
+        out.extend(self._likes.expire(now))
+        return out
+
+    def flush(self) -> list[Event]:
+        """Everything still pending (end of stream, end of a decoded file)."""
+        out: list[Event] = []
+        out.extend(self._streaks.flush())
+        out.extend(self._likes.flush())
+        return out
+
+    # ------------------------------------------------------------------------- internals
+
+    def _one(self, method: str, payload: bytes, now: float, msg_id: int) -> list[Event]:
+        method = as_text(method)
+        if msg_id and self._dedupe.seen(msg_id):
+            self.stats.duplicates += 1
+            return []
+        entry = lookup(method)
+        if entry is None:
+            return self._unknown(method, payload, msg_id, "unhandled")
+        cls, build = entry
+        try:
+            msg = cls()
+            msg.ParseFromString(payload)
+        except Exception:
+            return self._unknown(method, payload, msg_id, "decode_error")
+        env = self._env(msg, msg_id)
+        if not msg_id and self._dedupe.seen(env["msg_id"]):
+            self.stats.duplicates += 1
+            return []
+        try:
+            event = build(msg, env)
+        except Exception:
+            # A builder bug or a message shape we did not expect: keep streaming.
+            return self._unknown(method, payload, msg_id, "decode_error")
+        self.stats.decoded += 1
+        return self._route(event, now)
+
+    def _route(self, event: Event, now: float) -> list[Event]:
+        if isinstance(event, GiftEvent):
+            return list(self._streaks.feed(event, now))
+        if isinstance(event, LikeEvent):
+            return list(self._likes.feed(event, now))
+        if isinstance(event, StreamEvent) and event.kind == "ended":
+            # Nothing after the end belongs to this stream: publish pending gifts/likes first.
+            return [*self.flush(), event]
+        return [event]
+
+    def _env(self, msg: Message, msg_id: int) -> dict[str, Any]:
+        common: pb.Common = msg.common  # type: ignore[attr-defined]  # field 1 of every event
+        return self._env_from_common(common, msg_id)
+
+    def _env_from_common(self, common: pb.Common | None, msg_id: int) -> dict[str, Any]:
+        create_time = common.create_time if common is not None else 0
+        if create_time <= 0:
+            create_time = int(self._clock() * 1000)
+        return {
+            "msg_id": msg_id or (common.msg_id if common is not None else 0),
+            "room_id": (common.room_id if common is not None else 0) or self.room_id,
+            "create_time_ms": create_time,
+        }
+
+    def _unknown(self, method: str, payload: bytes, msg_id: int, reason: str) -> list[Event]:
+        if reason == "decode_error":
+            self.stats.bad += 1
+        common = common_of(payload)
+        env = self._env_from_common(common, msg_id)
+        if not msg_id and reason == "unhandled" and self._dedupe.seen(env["msg_id"]):
+            self.stats.duplicates += 1
+            return []
+        self.stats.unknown += 1
+        return [UnknownEvent(**env, method=method, size=len(payload), reason=reason)]
