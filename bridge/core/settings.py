@@ -5,12 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 # Event topics a streamer can publish (topic level == event "topic" attribute in bridge.events).
+# "viewers" is not an event topic: viewer counts are retained state (<user>/viewers).
+# fmt: off
 ALL_EVENTS: tuple[str, ...] = (
     "chat", "gift", "like", "member", "follow", "share", "subscribe", "question",
-    "emote", "envelope", "battle", "pin", "stream", "intro", "unknown",
+    "emote", "envelope", "battle", "pin", "stream", "intro", "delete", "rank", "unknown",
 )
+# fmt: on
 # Joins and unknown messages are high-volume / noisy: off unless asked for.
-DEFAULT_EVENTS: tuple[str, ...] = tuple(e for e in ALL_EVENTS if e not in ("member", "unknown"))
+DEFAULT_EVENTS: tuple[str, ...] = tuple(
+    e for e in ALL_EVENTS if e not in ("member", "delete", "rank", "unknown")
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +50,7 @@ class StreamerSettings:
     like_window_s: float = 1.0  # aggregate like messages over this window (0 = each message)
     chat_send: ChatSendSettings = field(default_factory=ChatSendSettings)
     room_id: int | None = None  # pin a room id (skip resolution)
+    watch: bool = True  # initial watch switch; a persisted watch/set state overrides it
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,3 +42,20 @@ class MqttSettings:
     @property
     def tls(self) -> bool:
         return self.server.startswith("mqtts://")
+
+
+@dataclass(frozen=True, slots=True)
+class HomeAssistantSettings:
+    """Home Assistant MQTT discovery; bridge.config builds it from the `homeassistant` section."""
+
+    enabled: bool = True
+    discovery_topic: str = "homeassistant"
+    # HA publishes its birth (`online`) here; discovery is re-announced when it arrives.
+    status_topic: str = "homeassistant/status"
+    # Per-entity discovery topics for HA installs older than device-based discovery.
+    legacy_component_discovery: bool = False
+    # Chat arrives at high volume; its event entity is created disabled unless asked for.
+    chat_event_enabled_by_default: bool = False
+    # Upper bound of the random delay before re-announcing after HA's birth message
+    # (HA's advice: avoid every integration publishing at the same instant).
+    rediscover_delay_s: float = 5.0
