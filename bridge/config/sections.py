@@ -566,6 +566,8 @@ def _chat_send_rules(
         missing.append("tiktok.session.session_id (the account that writes)")
     if isinstance(sign, Mapping) and sign["api_key"] is None:
         missing.append("tiktok.sign_server.api_key (TikTok only accepts signed chat requests)")
+    if isinstance(sign, Mapping) and sign["send_session"] is not True:
+        missing.append("tiktok.sign_server.send_session: true (chat passes the session to it)")
     if tiktok["connection"] == "direct":
         missing.append("tiktok.connection other than direct")
     if missing:

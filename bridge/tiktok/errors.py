@@ -73,7 +73,7 @@ class ConnectionLost(TikTokError):
 
 
 class ChatNotAvailable(TikTokError):
-    """Sending chat is not possible with this configuration (no session, no sign server, refused)."""
+    """Sending chat is impossible with this configuration (no session/sign server, refused)."""
 
     status = "error"
     transient = False

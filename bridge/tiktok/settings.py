@@ -17,7 +17,7 @@ DEFAULT_USER_AGENT = (
 
 @dataclass(frozen=True, slots=True)
 class Endpoints:
-    """Every TikTok base URL the client talks to; all overridable (proxy, region host, simulator)."""
+    """Every TikTok base URL the client uses; all overridable (proxy, region host, simulator)."""
 
     www: str = "https://www.tiktok.com"
     webcast: str = "https://webcast.tiktok.com"
@@ -48,7 +48,8 @@ class TikTokSettings:
     session: Session | None = None
     # Send the session to the sign server too (both peers refuse unless explicitly allowed).
     session_to_sign_server: bool = False
-    proxy: str | None = field(default=None, repr=False)  # http://, https://, socks5:// (may hold credentials)
+    # http://, https:// or socks5:// URL; may hold credentials, hence repr=False.
+    proxy: str | None = field(default=None, repr=False)
     language: str = "en"
     region: str = "US"
     user_agent: str = DEFAULT_USER_AGENT

@@ -89,10 +89,10 @@ tiktok:
     assert config.supervisor.calls_per_minute == 12
 
 
-def test_chat_send_allowed_with_session_and_api_key(load: Load) -> None:
+def test_chat_send_allowed_with_session_key_and_opt_in(load: Load) -> None:
     config = load(
         """
-tiktok: {session: {session_id: abc}, sign_server: {api_key: xyz}}
+tiktok: {session: {session_id: abc}, sign_server: {api_key: xyz, send_session: true}}
 streamers: [{user: alice, chat_send: {enabled: true, burst: 3}}]
 """
     )

@@ -1,0 +1,272 @@
+"""PushSession: one WebCast push WebSocket (protocol.md §5).
+
+Open: im_enter_room, then protobuf heartbeats on a timer (TikTok never answers WS pings).
+Receive: every ``msg`` frame becomes one FetchResult, acked when the batch asks for it.
+End: always by raising ConnectionLost (closed, failed, or silent for ``stale_after_s``);
+undecodable frames are counted and skipped, never fatal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from bridge.tiktok import frames, params
+from bridge.tiktok.budget import CallBudget
+from bridge.tiktok.errors import ConnectionLost, HandshakeRejected, RateLimited, TikTokError
+from bridge.tiktok.http import retry_at_from
+from bridge.tiktok.pb import webcast_pb2 as pb
+from bridge.tiktok.settings import TikTokSettings
+
+log = logging.getLogger(__name__)
+
+# Real batches are KiB; the bound keeps a hostile peer from making us buffer without limit.
+MAX_FRAME_BYTES = 16 * 1024 * 1024
+# A server-announced heartbeat interval outside this range is ignored as nonsense.
+_SERVER_INTERVAL_RANGE = (0.5, 120.0)
+# Statuses TikTok uses to refuse the socket (protocol.md §5.2, peer-issues C5).
+_REJECTING_STATUSES = frozenset({200, 400, 401, 403, 415})
+
+
+@dataclass(slots=True)
+class PushStats:
+    frames: int = 0  # every WebSocket message received
+    msg_frames: int = 0  # decoded `msg` frames (= FetchResults yielded)
+    bad_frames: int = 0  # undecodable frames, skipped
+    heartbeats_sent: int = 0
+    acks_sent: int = 0
+    last_frame_at: float | None = None  # time.monotonic() of the last frame of any kind
+    last_msg_at: float | None = None  # ... of the last `msg` frame (events, not keepalive)
+
+
+@dataclass(frozen=True, slots=True)
+class PushTarget:
+    """Where and how to connect; produced per attempt by the client (sign or direct mode)."""
+
+    url: str = field(repr=False)  # carries no secret, but is long and noisy
+    user_agent: str
+    headers: Sequence[tuple[str, str]] = field(repr=False)  # Cookie: secrets
+    initial: pb.FetchResult | None = None
+
+
+def handshake_rejection(exc: InvalidStatus) -> TikTokError:
+    """Map a refused upgrade (any status but 101) onto the error taxonomy."""
+    status = exc.response.status_code
+    headers = exc.response.headers
+    handshake_msg = headers.get("Handshake-Msg") or None
+    if status == 429:
+        return RateLimited("push socket: HTTP 429", retry_at=retry_at_from(headers))
+    if status in _REJECTING_STATUSES or handshake_msg:
+        detail = f" ({handshake_msg})" if handshake_msg else ""
+        if status == 200:
+            detail += ", 200 instead of 101"
+        return HandshakeRejected(
+            f"push socket rejected: HTTP {status}{detail}", status, handshake_msg
+        )
+    return ConnectionLost(f"push socket handshake failed: HTTP {status}")
+
+
+def heartbeat_interval(handshake_options: str | None, default_s: float) -> float:
+    """``ping-interval`` (seconds) of the Handshake-Options header, else ``default_s``."""
+    options = params.parse_cookie_list(handshake_options or "")
+    try:
+        value = float(options.get("ping-interval", ""))
+    except ValueError:
+        return default_s
+    low, high = _SERVER_INTERVAL_RANGE
+    return value if low <= value <= high else default_s
+
+
+class PushSession:
+    """Async context manager and async iterator of FetchResults (one per `msg` frame).
+
+    ``prepare`` obtains the target (sign-server fetch or ttwid) when the session is
+    entered; the socket connect itself spends a ``budget`` token, and a 429 on the
+    upgrade blocks the budget until its reset.
+    """
+
+    def __init__(
+        self,
+        room_id: int,
+        settings: TikTokSettings,
+        prepare: Callable[[], Awaitable[PushTarget]],
+        *,
+        budget: CallBudget | None = None,
+    ) -> None:
+        self.room_id = room_id
+        self.settings = settings
+        self.initial: pb.FetchResult | None = None
+        self.stats = PushStats()
+        self.heartbeat_interval_s = settings.heartbeat_interval_s
+        self._prepare = prepare
+        self._budget = budget
+        self._ws: ClientConnection | None = None
+        self._heartbeat_task: asyncio.Task[None] | None = None
+        self._last_seen = time.monotonic()
+        self._lost: ConnectionLost | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def __aenter__(self) -> PushSession:
+        target = await self._prepare()
+        self.initial = target.initial
+        if self._budget is not None:
+            await self._budget.acquire("connect")
+        try:
+            self._ws = await self._connect(target)
+        except RateLimited as exc:
+            if self._budget is not None and exc.retry_at is not None:
+                self._budget.block_until(exc.retry_at)
+            raise
+        try:
+            await self._start()
+        except BaseException:
+            await self.aclose()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._heartbeat_task is not None:
+            self._heartbeat_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat_task
+            self._heartbeat_task = None
+        if self._ws is not None:
+            await self._ws.close()
+
+    async def _connect(self, target: PushTarget) -> ClientConnection:
+        try:
+            return await connect(
+                target.url,
+                additional_headers=list(target.headers),
+                user_agent_header=target.user_agent,
+                # Only the configured proxy; never the environment's (proxy=True would).
+                proxy=self.settings.proxy or None,
+                open_timeout=self.settings.connect_timeout_s,
+                # TikTok never answers WebSocket pings: liveness comes from `hb` frames.
+                ping_interval=None,
+                ping_timeout=None,
+                close_timeout=2,
+                max_size=MAX_FRAME_BYTES,
+            )
+        except InvalidStatus as exc:
+            raise handshake_rejection(exc) from None
+        except TimeoutError:
+            raise ConnectionLost("push socket: connect timed out") from None
+        except Exception as exc:  # OSError, proxy errors, invalid handshakes ...
+            # Only the class name: proxy errors can echo the proxy URL with credentials.
+            raise ConnectionLost(f"push socket: connect failed ({type(exc).__name__})") from None
+
+    async def _start(self) -> None:
+        ws = self._require_ws()
+        self.heartbeat_interval_s = heartbeat_interval(
+            ws.response.headers.get("Handshake-Options") if ws.response else None,
+            self.settings.heartbeat_interval_s,
+        )
+        self._last_seen = time.monotonic()
+        # TLC sets a random enter_unique_id: it keeps rooms apart and the server echoes it.
+        enter_id = secrets.randbelow(2**63 - 1) + 1
+        await self._send(frames.encode_enter_room(self.room_id, enter_unique_id=enter_id))
+        # Heartbeats only after entering the room (TLC: else the server closes with 1000).
+        self._heartbeat_task = asyncio.create_task(
+            self._heartbeat_loop(), name=f"push-heartbeat-{self.room_id}"
+        )
+
+    def _require_ws(self) -> ClientConnection:
+        if self._ws is None:
+            raise RuntimeError("PushSession used outside 'async with'")
+        return self._ws
+
+    async def _send(self, data: bytes) -> None:
+        try:
+            await self._require_ws().send(data)
+        except ConnectionClosed as exc:
+            raise self._closed(exc) from None
+
+    def _closed(self, exc: ConnectionClosed) -> ConnectionLost:
+        rcvd = exc.rcvd
+        reason = f"code {rcvd.code} {rcvd.reason!r}" if rcvd else "no close frame"
+        return ConnectionLost(f"push socket closed ({reason})")
+
+    async def _heartbeat_loop(self) -> None:
+        seq = 0
+        ws = self._require_ws()
+        try:
+            while True:
+                seq += 1  # send_packet_seq_id starts at 1 and grows per heartbeat
+                await ws.send(frames.encode_heartbeat(self.room_id, seq))
+                self.stats.heartbeats_sent += 1
+                await asyncio.sleep(self.heartbeat_interval_s)
+        except ConnectionClosed:
+            return  # the receiving side reports the loss
+
+    # -- receiving ----------------------------------------------------------------------
+
+    def __aiter__(self) -> AsyncIterator[pb.FetchResult]:
+        return self._results()
+
+    async def _results(self) -> AsyncIterator[pb.FetchResult]:
+        while True:
+            data = await self._receive()
+            result = await self._handle(data)
+            if result is not None:
+                yield result
+
+    async def _receive(self) -> str | bytes:
+        if self._lost is not None:
+            raise self._lost
+        ws = self._require_ws()
+        silent_for = time.monotonic() - self._last_seen
+        try:
+            # recv() is cancel-safe in websockets' asyncio client: a timeout loses nothing.
+            async with asyncio.timeout(max(0.0, self.settings.stale_after_s - silent_for)):
+                data = await ws.recv()
+        except TimeoutError:
+            self._lost = ConnectionLost(f"stale: no frame for {self.settings.stale_after_s:g} s")
+            await ws.close()
+            raise self._lost from None
+        except ConnectionClosed as exc:
+            self._lost = self._closed(exc)
+            raise self._lost from None
+        now = time.monotonic()
+        self._last_seen = now
+        self.stats.frames += 1
+        self.stats.last_frame_at = now
+        return data
+
+    async def _handle(self, data: str | bytes) -> pb.FetchResult | None:
+        if isinstance(data, str):
+            return None  # text messages carry nothing for us (PT ignores them too)
+        try:
+            frame = frames.decode_frame(data)
+            if frame.payload_type != "msg":
+                return None  # hb / ack / im_enter_room_resp: proof of life only
+            result = frames.decode_msg_frame(frame)
+        except frames.FrameError as exc:
+            self.stats.bad_frames += 1
+            log.debug("room %s: skipped undecodable frame: %s", self.room_id, exc)
+            return None
+        self.stats.msg_frames += 1
+        self.stats.last_msg_at = self.stats.last_frame_at
+        if result.need_ack and result.internal_ext:
+            # The ack echoes the PushFrame's log_id and THIS batch's internal_ext.
+            await self._send(frames.encode_ack(frame.log_id, result.internal_ext))
+            self.stats.acks_sent += 1
+        return result
