@@ -1,0 +1,515 @@
+"""The MQTT sink: one broker connection kept alive forever, fed by non-blocking calls.
+
+Callers (TikTok readers, the core) never wait for the broker: `set_state`,
+`clear_state` and `publish_event` only record what should be sent and wake the writer
+task. A slow, paused or absent broker therefore costs bounded memory, never a stalled
+TikTok session (conventions §a.6):
+
+* retained state is coalesced per topic (latest wins) and re-published after every
+  (re)connect, so it always converges, even when the broker lost its retained store;
+* events wait in a bounded deque (overflow drops the oldest) and are dropped when older
+  than `max_event_age_s` once they could finally be sent: a gift that flashes the lights
+  two minutes late is worse than a lost one.
+
+aiomqtt does not reconnect by itself; `run()` is the documented pattern (a fresh client
+per attempt inside a loop) with exponential back-off and full jitter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import inspect
+import logging
+import random
+import ssl
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+import aiomqtt
+
+from bridge.mqtt.payloads import PayloadLike, to_bytes
+from bridge.mqtt.settings import MqttSettings
+from bridge.mqtt.topics import check_filter, check_topic
+
+__all__ = ["MqttSink", "OnConnected", "OnMessage", "OnOversize", "SinkStats"]
+
+log = logging.getLogger(__name__)
+
+OnMessage = Callable[[str, bytes, bool], Awaitable[None] | None]
+OnConnected = Callable[[], Awaitable[None] | None]
+OnOversize = Callable[[str, int, bool], None]
+
+_ONLINE = b"online"
+# Incoming messages waiting for the reader; beyond this aiomqtt logs and discards, so a
+# flood of commands cannot grow memory without bound.
+_MAX_INCOMING = 1000
+
+
+@dataclass(slots=True)
+class SinkStats:
+    """Counters for bridge/health. `queued` is a gauge: events waiting to be sent now."""
+
+    published: int = 0
+    received: int = 0
+    queued: int = 0
+    dropped_stale: int = 0
+    dropped_overflow: int = 0
+    dropped_oversize: int = 0
+    reconnects: int = 0
+    connect_failures: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class _Retained:
+    payload: bytes
+    qos: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Event:
+    topic: str
+    payload: bytes
+    qos: int
+    enqueued: float  # time.monotonic(): immune to wall-clock jumps
+
+
+class _Stop(Exception):
+    """close() asked the session to end."""
+
+
+def tls_context(settings: MqttSettings) -> ssl.SSLContext | None:
+    """The TLS context for mqtts:// (None for mqtt://); files are read on every attempt."""
+    if not settings.tls:
+        return None
+    context = ssl.create_default_context(cafile=settings.ca)  # ca None → system store
+    if settings.cert:
+        context.load_cert_chain(settings.cert, settings.key)
+    if not settings.reject_unauthorized:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def backoff_delay(attempt: int, *, base: float, cap: float, rng: random.Random) -> float:
+    """Full jitter: uniform in [0, min(cap, base·2^attempt)] so many bridges do not herd."""
+    return rng.uniform(0.0, min(cap, base * (2.0 ** min(attempt, 32))))
+
+
+class MqttSink:
+    """One MQTT connection with LWT, buffering, coalesced retained state and commands in.
+
+    Use: create it, run `run()` as a task, call the sync methods from anywhere in the
+    loop, and `await close()` on shutdown.
+    """
+
+    def __init__(
+        self,
+        settings: MqttSettings,
+        *,
+        will_topic: str,
+        on_message: OnMessage | None = None,
+        on_connected: OnConnected | None = None,
+        on_oversize: OnOversize | None = None,
+        reconnect_min_s: float = 1.0,
+        reconnect_max_s: float = 60.0,
+        healthy_after_s: float = 30.0,
+        timeout_s: float = 10.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self.will_topic = check_topic(will_topic)
+        self.stats = SinkStats()
+        self.connected_event = asyncio.Event()
+        self._on_message = on_message
+        self._on_connected = on_connected
+        self._on_oversize = on_oversize
+        self._reconnect_min_s = reconnect_min_s
+        self._reconnect_max_s = reconnect_max_s
+        # The back-off resets only after a connection stayed up this long: a broker that
+        # accepts and then drops us (ACL, duplicate client id) must not cause a storm.
+        self._healthy_after_s = healthy_after_s
+        self._timeout_s = timeout_s
+        self._rng = rng or random.Random()
+        self._states: dict[str, _Retained] = {}
+        # Ordered set of topics whose broker copy may be stale; a topic here but not in
+        # _states is a pending clear (empty retained payload).
+        self._dirty: dict[str, None] = {}
+        self._events: deque[_Event] = deque()
+        self._filters: dict[str, int] = {}
+        self._sub_changes: dict[str, bool] = {}  # filter → subscribe (True) / unsubscribe
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._stopping = asyncio.Event()
+        self._closing = False  # close() began: new publishes are ignored
+        self._client: aiomqtt.Client | None = None
+        self._run_task: asyncio.Task[None] | None = None
+        self._close_task: asyncio.Task[None] | None = None
+        self._callback_tasks: set[asyncio.Task[None]] = set()
+        self._ever_connected = False
+
+    # -- public, non-blocking --------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self.connected_event.is_set()
+
+    async def wait_connected(self) -> None:
+        await self.connected_event.wait()
+
+    async def wait_idle(self) -> None:
+        """Until everything queued so far was acknowledged by the broker (needs a connection)."""
+        await self._idle.wait()
+
+    def set_state(self, topic: str, payload: PayloadLike | None, *, qos: int = 1) -> None:
+        """Retained state: latest per topic wins; re-sent after every reconnect."""
+        if self._closing:
+            return
+        self._states[check_topic(topic)] = _Retained(to_bytes(payload), qos)
+        self._mark_dirty(topic)
+
+    def clear_state(self, topic: str) -> None:
+        """Remove a retained topic from the broker (empty retained payload) and forget it."""
+        if self._closing:
+            return
+        self._states.pop(check_topic(topic), None)
+        if self.settings.retain:  # nothing is stored on the broker otherwise
+            self._mark_dirty(topic)
+        else:
+            self._dirty.pop(topic, None)
+
+    def publish_event(
+        self, topic: str, payload: PayloadLike | None, *, qos: int | None = None
+    ) -> None:
+        """A transient, never retained message; buffered (bounded) while disconnected."""
+        if self._closing:
+            return
+        event = _Event(
+            check_topic(topic),
+            to_bytes(payload),
+            self.settings.event_qos if qos is None else qos,
+            time.monotonic(),
+        )
+        if len(self._events) >= max(self.settings.buffer_size, 1):
+            self._events.popleft()  # the oldest is the least useful one
+            self.stats.dropped_overflow += 1
+        self._events.append(event)
+        self._kick()
+
+    def subscribe(self, topic_filter: str, *, qos: int = 1) -> None:
+        """Subscribe now if connected, and again after every reconnect."""
+        if self._closing:
+            return
+        self._filters[check_filter(topic_filter)] = qos
+        self._sub_changes[topic_filter] = True
+        self._kick()
+
+    def unsubscribe(self, topic_filter: str) -> None:
+        if self._filters.pop(topic_filter, None) is not None:
+            self._sub_changes[topic_filter] = False
+            self._kick()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Connect and stay connected until close(); never raises for broker trouble."""
+        if self._run_task is not None:
+            raise RuntimeError("MqttSink.run() is already running")
+        self._run_task = asyncio.current_task()
+        attempt = 0
+        while not self._stopping.is_set():
+            started = time.monotonic()
+            await self._connect_once()
+            if self._stopping.is_set():
+                break
+            if time.monotonic() - started >= self._healthy_after_s:
+                attempt = 0
+            delay = backoff_delay(
+                attempt, base=self._reconnect_min_s, cap=self._reconnect_max_s, rng=self._rng
+            )
+            attempt += 1
+            log.info("MQTT: reconnecting to %s in %.1f s", self.settings.server, delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay)
+
+    async def close(self, *, offline_payload: bytes = b"offline", timeout_s: float = 5.0) -> None:
+        """Flush pending publishes, publish offline (retained, QoS 1), disconnect. Idempotent.
+
+        Bounded by `timeout_s` even when the broker hangs; the Will covers what is lost.
+        """
+        if self._close_task is None:
+            self._close_task = asyncio.create_task(self._close(offline_payload, timeout_s))
+        await asyncio.shield(self._close_task)
+
+    # -- internals: connection ------------------------------------------------------------
+
+    def _new_client(self) -> aiomqtt.Client:
+        s = self.settings
+        return aiomqtt.Client(
+            s.host,
+            s.port,
+            username=s.user,
+            password=s.password,
+            identifier=s.client_id,
+            # A clean session: a persistent one would replay QoS 1 commands (chat/send!)
+            # queued while the bridge was down; we re-subscribe on every connect anyway.
+            clean_session=True,
+            keepalive=s.keepalive,
+            timeout=self._timeout_s,
+            will=aiomqtt.Will(self.will_topic, b"offline", qos=1, retain=s.retain),
+            tls_context=tls_context(s),
+            max_queued_incoming_messages=_MAX_INCOMING,
+            logger=logging.getLogger("bridge.mqtt.paho"),
+        )
+
+    async def _connect_once(self) -> None:
+        """One connection attempt and, if it works, the whole session. Never raises."""
+        try:
+            client = self._new_client()
+        except (OSError, ValueError) as exc:  # unreadable CA/cert/key: retry, files may appear
+            self.stats.connect_failures += 1
+            log.error("MQTT: TLS setup failed: %s", exc)
+            return
+        try:
+            await client.__aenter__()
+        except aiomqtt.MqttError as exc:
+            # A CONNACK timeout leaves paho's socket open and registered with the loop: a
+            # hung broker would pile up descriptors and, once it wakes, late sessions
+            # under our client id that kick out the real one.
+            _drop_socket(client)
+            self.stats.connect_failures += 1
+            log.warning("MQTT: cannot connect to %s: %s", self.settings.server, exc)
+            return
+        if self._stopping.is_set():  # close() ran while we were connecting: never go online
+            await self._disconnect(client)
+            return
+        try:
+            await self._session(client)
+        except aiomqtt.MqttError as exc:
+            log.warning("MQTT: connection to %s lost: %s", self.settings.server, exc)
+        except asyncio.CancelledError:
+            # run() cancelled without close(): vanish without DISCONNECT so the broker
+            # publishes the Will; a clean goodbye would leave "online" retained forever.
+            self._set_disconnected()
+            _drop_socket(client)
+            raise
+        self._set_disconnected()
+        await self._disconnect(client)
+
+    async def _disconnect(self, client: aiomqtt.Client) -> None:
+        """Leave cleanly (no Will) when possible; otherwise drop the socket ourselves."""
+        try:
+            await client.__aexit__(None, None, None)
+        except aiomqtt.MqttError:
+            # A hung broker never acknowledges; aiomqtt keeps the socket registered with
+            # the loop, so close it or every failed session would leak a descriptor.
+            _drop_socket(client)
+
+    async def _session(self, client: aiomqtt.Client) -> None:
+        await client.publish(self.will_topic, _ONLINE, qos=1, retain=self.settings.retain)
+        for topic_filter, qos in list(self._filters.items()):
+            await client.subscribe(topic_filter, qos=qos)
+        self._sub_changes.clear()
+        self._dirty.update(dict.fromkeys(self._states))
+        self._set_connected(client)
+        self._run_callback(self._on_connected, "on_connected")
+        await _first_completed(self._reader(client), self._writer(client), self._stop_waiter())
+
+    async def _stop_waiter(self) -> None:
+        await self._stopping.wait()
+        raise _Stop
+
+    def _set_connected(self, client: aiomqtt.Client) -> None:
+        if self._ever_connected:
+            self.stats.reconnects += 1
+        self._ever_connected = True
+        self._client = client
+        self.connected_event.set()
+        self._kick()
+        log.info("MQTT: connected to %s", self.settings.server)
+
+    def _set_disconnected(self) -> None:
+        self._client = None
+        self.connected_event.clear()
+
+    # -- internals: writing ---------------------------------------------------------------
+
+    def _mark_dirty(self, topic: str) -> None:
+        self._dirty[topic] = None
+        self._kick()
+
+    def _kick(self) -> None:
+        self.stats.queued = len(self._events)
+        self._idle.clear()
+        self._wake.set()
+
+    def _has_work(self) -> bool:
+        return bool(self._sub_changes or self._dirty or self._events)
+
+    async def _writer(self, client: aiomqtt.Client) -> None:
+        """Subscriptions first, then retained state (must converge), then events."""
+        while True:
+            if not self._has_work():
+                self.stats.queued = 0
+                self._idle.set()
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            if self._sub_changes:
+                await self._apply_subscription(client)
+            elif self._dirty:
+                await self._publish_state(client, next(iter(self._dirty)))
+            else:
+                await self._publish_next_event(client)
+
+    async def _apply_subscription(self, client: aiomqtt.Client) -> None:
+        topic_filter, add = next(iter(self._sub_changes.items()))
+        if add:
+            await client.subscribe(topic_filter, qos=self._filters.get(topic_filter, 1))
+        else:
+            await client.unsubscribe(topic_filter)
+        # Only forget the change if nobody flipped it while we awaited the broker.
+        if self._sub_changes.get(topic_filter) is add:
+            del self._sub_changes[topic_filter]
+
+    async def _publish_state(self, client: aiomqtt.Client, topic: str) -> None:
+        entry = self._states.get(topic)
+        retain = self.settings.retain
+        if entry is None:  # a pending clear
+            await client.publish(topic, b"", qos=1, retain=retain)
+        else:
+            await client.publish(topic, entry.payload, qos=entry.qos, retain=retain)
+            self.stats.published += 1
+        # A newer value that arrived while we awaited stays dirty and goes out next.
+        if self._states.get(topic) is entry:
+            self._dirty.pop(topic, None)
+
+    async def _publish_next_event(self, client: aiomqtt.Client) -> None:
+        event = self._events[0]
+        if time.monotonic() - event.enqueued > self.settings.max_event_age_s:
+            self._events.popleft()
+            self.stats.dropped_stale += 1
+            self.stats.queued = len(self._events)
+            return
+        # Leave it queued until the broker took it: a broken connection retries it.
+        await client.publish(event.topic, event.payload, qos=event.qos, retain=False)
+        self.stats.published += 1
+        if self._events and self._events[0] is event:  # not pushed out by overflow meanwhile
+            self._events.popleft()
+        self.stats.queued = len(self._events)
+
+    # -- internals: reading ---------------------------------------------------------------
+
+    async def _reader(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            self.stats.received += 1
+            self._dispatch(str(message.topic), _payload_bytes(message.payload), message.retain)
+
+    def _dispatch(self, topic: str, payload: bytes, retain: bool) -> None:
+        if len(payload) > self.settings.max_command_bytes:
+            self.stats.dropped_oversize += 1
+            limit = self.settings.max_command_bytes
+            log.warning(
+                "MQTT: dropped %d-byte message on %s (limit %d)", len(payload), topic, limit
+            )
+            if self._on_oversize is not None:
+                self._guard(self._on_oversize, "on_oversize", topic, len(payload), retain)
+            return
+        if self._on_message is not None:
+            self._run_callback(self._on_message, "on_message", topic, payload, retain)
+
+    def _guard(self, callback: Callable[..., Any], name: str, *args: Any) -> Any:
+        """Call a user callback; its bugs are logged, never allowed to kill the connection."""
+        try:
+            return callback(*args)
+        except Exception:
+            log.exception("MQTT: %s callback failed", name)
+            return None
+
+    def _run_callback(self, callback: Callable[..., Any] | None, name: str, *args: Any) -> None:
+        """Sync callbacks run inline; coroutines run as tasks so reading never waits."""
+        if callback is None:
+            return
+        result = self._guard(callback, name, *args)
+        if inspect.isawaitable(result):
+            task = asyncio.ensure_future(self._await_callback(result, name))
+            self._callback_tasks.add(task)
+            task.add_done_callback(self._callback_tasks.discard)
+
+    async def _await_callback(self, awaitable: Awaitable[Any], name: str) -> None:
+        try:
+            await awaitable
+        except Exception:
+            log.exception("MQTT: %s callback failed", name)
+
+    # -- internals: shutdown --------------------------------------------------------------
+
+    async def _close(self, offline_payload: bytes, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        self._closing = True
+        client = self._client
+        if client is not None and self.connected:
+            try:
+                async with asyncio.timeout(timeout_s):
+                    await self._idle.wait()  # the core's last states (availability offline…)
+                    await client.publish(
+                        self.will_topic, offline_payload, qos=1, retain=self.settings.retain
+                    )
+            except (TimeoutError, aiomqtt.MqttError) as exc:
+                log.warning("MQTT: could not publish offline on close: %s", exc or "timeout")
+        self._stopping.set()
+        await self._finish_run_task(max(deadline - time.monotonic(), 0.5))
+        await self._cancel_callbacks()
+
+    async def _finish_run_task(self, timeout_s: float) -> None:
+        task = self._run_task
+        if task is None or task.done() or task is asyncio.current_task():
+            return
+        done, _ = await asyncio.wait({task}, timeout=timeout_s)
+        if not done:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def _cancel_callbacks(self) -> None:
+        for task in list(self._callback_tasks):
+            task.cancel()
+        if self._callback_tasks:
+            await asyncio.gather(*self._callback_tasks, return_exceptions=True)
+
+
+def _drop_socket(client: aiomqtt.Client) -> None:
+    """Close the socket without an MQTT DISCONNECT (the broker then sends the Will)."""
+    with contextlib.suppress(Exception):
+        client._client._sock_close()
+
+
+def _payload_bytes(payload: Any) -> bytes:
+    if isinstance(payload, bytes | bytearray):
+        return bytes(payload)
+    return b"" if payload is None else str(payload).encode("utf-8")
+
+
+async def _first_completed(*coros: Coroutine[Any, Any, None]) -> None:
+    """Run coroutines until the first one ends; cancel the rest; _Stop means a clean end."""
+    tasks = [asyncio.ensure_future(coro) for coro in coros]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    for task in done:
+        if task.cancelled():
+            continue
+        exc = task.exception()
+        if exc is not None and not isinstance(exc, _Stop):
+            raise exc

@@ -1,0 +1,430 @@
+"""MqttSink against a real mosquitto: availability, state convergence, buffering, commands."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import aiomqtt
+import pytest
+
+from bridge.mqtt.topics import TopicError
+from tests.helpers.mosquitto import Mosquitto, Received, Subscribe
+from tests.mqtt.conftest import WAIT_S, WILL, MakeSink, settings_for
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def is_text(expected: str) -> Callable[[Received], bool]:
+    return lambda m: m.payload == expected.encode()
+
+
+async def publish(broker: Mosquitto, topic: str, payload: bytes, *, retain: bool = False) -> None:
+    async with aiomqtt.Client(broker.host, broker.port) as client:
+        await client.publish(topic, payload, qos=1, retain=retain)
+
+
+async def retained_snapshot(
+    subscriber: Subscribe, broker: Mosquitto, topic_filter: str
+) -> dict[str, bytes]:
+    """What a fresh subscriber gets as retained: the broker's stored state for the filter."""
+    marker = "zz/marker"
+    rec = await subscriber(broker, [topic_filter, marker])
+    await publish(broker, marker, b"1")
+    await rec.wait_for(marker)  # retained messages arrive before anything published later
+    return {m.topic: m.payload for m in rec.on(topic_filter) if m.retain}
+
+
+# -- availability --------------------------------------------------------------------------
+
+
+async def test_online_then_clean_close_publishes_offline_retained(
+    mosquitto: Mosquitto, subscriber: Subscribe, make_sink: MakeSink
+) -> None:
+    rec = await subscriber(mosquitto, "tiktok/#")
+    h = await (await make_sink(settings_for(mosquitto))).connected()
+    await rec.wait_for(WILL, is_text("online"))
+    assert h.connected_calls == 1
+
+    await h.sink.close()
+    await h.sink.close()  # idempotent
+    await rec.wait_for(WILL, is_text("offline"))
+    assert not h.sink.connected
+    assert (await retained_snapshot(subscriber, mosquitto, WILL)) == {WILL: b"offline"}
+
+
+async def test_close_flushes_pending_state_before_offline(
+    mosquitto: Mosquitto, subscriber: Subscribe, make_sink: MakeSink
+) -> None:
+    rec = await subscriber(mosquitto, "tiktok/#")
+    h = await (await make_sink(settings_for(mosquitto))).connected()
+    h.sink.set_state("tiktok/alice/availability", "offline")
+    await h.sink.close()
+    await rec.wait_for(WILL, is_text("offline"))
+    topics = [m.topic for m in rec.messages]
+    assert topics.index("tiktok/alice/availability") < len(topics) - 1
+    assert rec.messages[-1].topic == WILL
+
+
+CHILD = textwrap.dedent(
+    """
+    import asyncio, sys
+    from bridge.mqtt.settings import MqttSettings
+    from bridge.mqtt.sink import MqttSink
+
+    async def main() -> None:
+        sink = MqttSink(MqttSettings(server=sys.argv[1]), will_topic="tiktok/bridge/state")
+        task = asyncio.create_task(sink.run())
+        await sink.wait_connected()
+        print("connected", flush=True)
+        await task
+
+    asyncio.run(main())
+    """
+)
+
+
+async def test_will_announces_offline_when_process_is_killed(
+    mosquitto: Mosquitto, subscriber: Subscribe, tmp_path: Path
+) -> None:
+    script = tmp_path / "child.py"
+    script.write_text(CHILD)
+    rec = await subscriber(mosquitto, WILL)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, str(script), mosquitto.url, stdout=asyncio.subprocess.PIPE, env=env
+    )
+    try:
+        assert child.stdout is not None
+        line = await asyncio.wait_for(child.stdout.readline(), WAIT_S)
+        assert line.strip() == b"connected"
+        await rec.wait_for(WILL, is_text("online"))
+        child.send_signal(signal.SIGKILL)  # no close(), no DISCONNECT: only the Will speaks
+        assert await asyncio.wait_for(child.wait(), WAIT_S) == -signal.SIGKILL
+        await rec.wait_for(WILL, is_text("offline"))
+    finally:
+        if child.returncode is None:
+            child.kill()
+            await child.wait()
+    assert (await retained_snapshot(subscriber, mosquitto, WILL)) == {WILL: b"offline"}
+
+
+# -- retained state ------------------------------------------------------------------------
+
+
+async def test_state_converges_after_broker_restart_without_persistence(
+    mosquitto: Mosquitto, subscriber: Subscribe, make_sink: MakeSink
+) -> None:
+    h = await (await make_sink(settings_for(mosquitto))).connected()
+    h.sink.set_state("tiktok/alice/live", "ON")
+    h.sink.set_state("tiktok/alice/viewers", 10)
+    h.sink.set_state("tiktok/alice/viewers", 12)  # coalesced: only the latest matters
+    rec = await subscriber(mosquitto, "tiktok/alice/#")
+    await rec.wait_for("tiktok/alice/viewers", is_text("12"))
+
+    mosquitto.restart()  # the broker forgot every retained message
+    await h.wait_until(lambda: h.sink.stats.reconnects == 1)
+    await h.connected()
+    h.sink.set_state("tiktok/alice/viewers", 13)  # a change during the outage/reconnect
+    await asyncio.wait_for(h.sink.wait_idle(), WAIT_S)
+
+    snapshot = await retained_snapshot(subscriber, mosquitto, "tiktok/#")
+    assert snapshot == {
+        WILL: b"online",
+        "tiktok/alice/live": b"ON",
+        "tiktok/alice/viewers": b"13",
+    }
+    assert h.connected_calls == 2  # the core re-announces discovery on each connect
+
+
+async def test_clear_state_removes_retained_topic(
+    mosquitto: Mosquitto, subscriber: Subscribe, make_sink: MakeSink
+) -> None:
+    h = await (await make_sink(settings_for(mosquitto))).connected()
+    h.sink.set_state("tiktok/alice/state", {"live": True})
+    h.sink.set_state("tiktok/bob/state", {"live": False})
+    h.sink.clear_state("tiktok/alice/state")
+    await asyncio.wait_for(h.sink.wait_idle(), WAIT_S)
+    snapshot = await retained_snapshot(subscriber, mosquitto, "tiktok/+/state")
+    assert snapshot == {WILL: b"online", "tiktok/bob/state": b'{"live":false}'}
+
+    mosquitto.restart()  # a forgotten state is not re-published after reconnect
+    await h.wait_until(lambda: h.sink.stats.reconnects == 1)
+    await asyncio.wait_for(h.sink.wait_idle(), WAIT_S)
+    snapshot = await retained_snapshot(subscriber, mosquitto, "tiktok/+/state")
+    assert snapshot == {WILL: b"online", "tiktok/bob/state": b'{"live":false}'}
+
+
+async def test_retain_disabled_publishes_nothing_retained(
+    mosquitto: Mosquitto, subscriber: Subscribe, make_sink: MakeSink
+) -> None:
+    rec = await subscriber(mosquitto, "tiktok/#")
+    h = await (await make_sink(settings_for(mosquitto, retain=False))).connected()
+    h.sink.set_state("tiktok/alice/live", "ON")
+    await rec.wait_for("tiktok/alice/live", is_text("ON"))
+    assert (await retained_snapshot(subscriber, mosquitto, "tiktok/#")) == {}
+
+
+# -- events --------------------------------------------------------------------------------
+
+
+async def test_events_buffered_during_outage_are_delivered_after_return(
+    mosquitto: Mosquitto, subscriber: Subscribe, make_sink: MakeSink
+) -> None:
+    h = await (await make_sink(settings_for(mosquitto))).connected()
+    mosquitto.stop()
+    await h.wait_until(lambda: not h.sink.connected)
+    for n in range(5):
+        h.sink.publish_event("tiktok/alice/gift", {"n": n})
+    assert h.sink.stats.queued == 5
+
+    mosquitto.start()
+    rec = await subscriber(mosquitto, "tiktok/alice/#")
+    got = await rec.wait_count("tiktok/alice/gift", 5)
+    assert [m.json()["n"] for m in got] == [0, 1, 2, 3, 4]
+    assert not any(m.retain for m in got)
+    assert h.sink.stats.dropped_stale == 0 and h.sink.stats.dropped_overflow == 0
+    assert h.sink.stats.reconnects == 1
+
+
+async def test_stale_events_are_dropped_and_counted(
+    mosquitto: Mosquitto, subscriber: Subscribe, make_sink: MakeSink
+) -> None:
+    h = await make_sink(settings_for(mosquitto, max_event_age_s=0.2), start=False)
+    for n in range(3):
+        h.sink.publish_event("tiktok/alice/gift", {"n": n})
+    await asyncio.sleep(0.5)  # older than max_event_age_s before any connection exists
+    h.sink.publish_event("tiktok/alice/gift", {"n": "fresh"})
+
+    rec = await subscriber(mosquitto, "tiktok/alice/#")
+    h.start()
+    await rec.wait_for("tiktok/alice/gift", lambda m: m.json()["n"] == "fresh")
+    assert [m.json()["n"] for m in rec.on("tiktok/alice/gift")] == ["fresh"]
+    assert h.sink.stats.dropped_stale == 3
+
+
+async def test_overflow_drops_the_oldest(
+    mosquitto: Mosquitto, subscriber: Subscribe, make_sink: MakeSink
+) -> None:
+    h = await make_sink(settings_for(mosquitto, buffer_size=3), start=False)
+    for n in range(5):
+        h.sink.publish_event("tiktok/alice/like", {"n": n})
+    assert h.sink.stats.dropped_overflow == 2
+    assert h.sink.stats.queued == 3
+
+    rec = await subscriber(mosquitto, "tiktok/alice/#")
+    h.start()
+    got = await rec.wait_count("tiktok/alice/like", 3)
+    assert [m.json()["n"] for m in got] == [2, 3, 4]
+
+
+async def test_paused_broker_never_blocks_callers(
+    mosquitto: Mosquitto, subscriber: Subscribe, make_sink: MakeSink
+) -> None:
+    settings = settings_for(mosquitto, buffer_size=100, event_qos=1, keepalive=5)
+    h = await (await make_sink(settings)).connected()
+    mosquitto.pause()  # a hung broker: TCP stays up, nothing is acknowledged
+    # Sync calls return without awaiting the broker; memory stays bounded by buffer_size.
+    for n in range(1000):
+        h.sink.publish_event("tiktok/alice/chat", {"n": n})
+        h.sink.set_state("tiktok/alice/viewers", n)
+    await asyncio.sleep(0)  # the loop itself is not stuck either
+    assert len(h.sink._events) <= 100
+    assert h.sink.stats.dropped_overflow >= 900
+
+    mosquitto.resume()
+    rec = await subscriber(mosquitto, "tiktok/alice/#")
+    await rec.wait_for("tiktok/alice/chat", lambda m: m.json()["n"] == 999)
+    await rec.wait_for("tiktok/alice/viewers", is_text("999"))
+
+
+async def test_hung_broker_is_detected_and_left_without_leaking_sockets(
+    mosquitto: Mosquitto, subscriber: Subscribe, make_sink: MakeSink
+) -> None:
+    settings = settings_for(mosquitto, event_qos=1, keepalive=30)
+    h = await (await make_sink(settings, timeout_s=0.5)).connected()
+    fds_before = len(os.listdir("/proc/self/fd"))
+    mosquitto.pause()
+    h.sink.publish_event("tiktok/alice/gift", {"n": "during"})  # its PUBACK never comes
+    await h.wait_until(lambda: h.sink.stats.connect_failures >= 4)  # CONNACKs never come
+    assert not h.sink.connected
+    # Each failed attempt closed its socket (at most the current attempt is open); before
+    # the fix they piled up until the broker woke and then fought over our client id.
+    assert len(os.listdir("/proc/self/fd")) <= fds_before + 1
+
+    mosquitto.resume()
+    await h.wait_until(lambda: h.sink.connected)
+    rec = await subscriber(mosquitto, "tiktok/#")  # +1 socket, counted below
+    h.sink.publish_event("tiktok/alice/gift", {"n": "after"})
+    await rec.wait_for("tiktok/alice/gift", lambda m: m.json()["n"] == "after")
+    assert h.sink.connected and h.sink.stats.reconnects == 1
+
+
+async def test_utf8_payload_round_trip(
+    mosquitto: Mosquitto, subscriber: Subscribe, make_sink: MakeSink
+) -> None:
+    rec = await subscriber(mosquitto, "tiktok/#")
+    h = await (await make_sink(settings_for(mosquitto))).connected()
+    h.sink.subscribe("tiktok/alice/chat/send")
+    event = {"comment": 'Hallo 👋🏽 – Ünïcødé 中文 "q"\n', "user": {"nickname": "Zoë 🦄"}}
+    h.sink.publish_event("tiktok/alice/chat", event)
+    h.sink.set_state("tiktok/alice/title", "Live ✨ ça va")
+    chat = await rec.wait_for("tiktok/alice/chat")
+    assert chat.json() == event
+    assert "👋🏽".encode() in chat.payload and b"\\u" not in chat.payload  # not ASCII-escaped
+    assert (await rec.wait_for("tiktok/alice/title")).text == "Live ✨ ça va"
+
+    await asyncio.wait_for(h.sink.wait_idle(), WAIT_S)  # subscribed
+    await publish(mosquitto, "tiktok/alice/chat/send", "Grüße 🎁".encode())
+    await asyncio.wait_for(h.changed.wait(), WAIT_S)
+    assert h.messages == [("tiktok/alice/chat/send", "Grüße 🎁".encode(), False)]
+
+
+# -- commands in ---------------------------------------------------------------------------
+
+
+async def test_retain_flag_is_passed_to_on_message(
+    mosquitto: Mosquitto, make_sink: MakeSink
+) -> None:
+    await publish(mosquitto, "tiktok/bridge/request/restart", b"stale", retain=True)
+    h = await make_sink(settings_for(mosquitto), start=False)
+    h.sink.subscribe("tiktok/bridge/request/#")
+    await h.start().connected()
+    await h.wait_until(lambda: len(h.messages) == 1)
+    await publish(mosquitto, "tiktok/bridge/request/health_check", b"{}")
+    await h.wait_until(lambda: len(h.messages) == 2)
+    assert h.messages == [
+        ("tiktok/bridge/request/restart", b"stale", True),
+        ("tiktok/bridge/request/health_check", b"{}", False),
+    ]
+    assert h.sink.stats.received == 2
+
+
+async def test_oversize_command_is_dropped_and_reported(
+    mosquitto: Mosquitto, make_sink: MakeSink
+) -> None:
+    h = await make_sink(settings_for(mosquitto, max_command_bytes=16), start=False)
+    h.sink.subscribe("tiktok/+/chat/send")
+    await h.start().connected()
+    await asyncio.wait_for(h.sink.wait_idle(), WAIT_S)
+    await publish(mosquitto, "tiktok/alice/chat/send", b"x" * 17)
+    await publish(mosquitto, "tiktok/alice/chat/send", b"x" * 16)
+    await h.wait_until(lambda: len(h.messages) == 1)
+    assert h.messages == [("tiktok/alice/chat/send", b"x" * 16, False)]
+    assert h.oversize == [("tiktok/alice/chat/send", 17, False)]
+    assert h.sink.stats.dropped_oversize == 1
+
+
+async def test_subscriptions_survive_reconnect_and_unsubscribe(
+    mosquitto: Mosquitto, make_sink: MakeSink
+) -> None:
+    h = await make_sink(settings_for(mosquitto), start=False)
+    h.sink.subscribe("tiktok/alice/watch/set")
+    h.sink.subscribe("tiktok/alice/reconnect")
+    await h.start().connected()
+    mosquitto.restart()
+    await h.wait_until(lambda: h.sink.stats.reconnects == 1)
+    await h.connected()
+    h.sink.unsubscribe("tiktok/alice/reconnect")
+    await asyncio.wait_for(h.sink.wait_idle(), WAIT_S)
+    await publish(mosquitto, "tiktok/alice/reconnect", b"PRESS")
+    await publish(mosquitto, "tiktok/alice/watch/set", b"OFF")
+    await h.wait_until(lambda: len(h.messages) >= 1)
+    assert h.messages == [("tiktok/alice/watch/set", b"OFF", False)]
+
+
+# -- guard, auth, reconnect ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "topic", ["tiktok/+/chat", "tiktok/#", "tiktok/a\0b", "tiktok//live", "/tiktok", "tiktok/"]
+)
+async def test_sink_refuses_unsafe_topics(
+    mosquitto: Mosquitto, subscriber: Subscribe, make_sink: MakeSink, topic: str
+) -> None:
+    h = await (await make_sink(settings_for(mosquitto))).connected()
+    with pytest.raises(TopicError):
+        h.sink.set_state(topic, "x")
+    with pytest.raises(TopicError):
+        h.sink.publish_event(topic, "x")
+    with pytest.raises(TopicError):
+        h.sink.clear_state(topic)
+    assert not h.sink._dirty and not h.sink._events and h.sink.stats.queued == 0
+
+
+async def test_wrong_password_keeps_retrying_and_never_logs_it(
+    mosquitto_factory: Callable[..., Mosquitto],
+    make_sink: MakeSink,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    secret = "Sup3r-S3cret-Pw"
+    broker = mosquitto_factory(users={"bridge": secret}, allow_anonymous=False)
+    caplog.set_level(logging.DEBUG)
+    wrong = f"{secret}-wrong"
+    bad = await make_sink(settings_for(broker, user="bridge", password=wrong))
+    await bad.wait_until(lambda: bad.sink.stats.connect_failures >= 3)
+    assert not bad.sink.connected and bad.sink.stats.reconnects == 0
+
+    good = await (await make_sink(settings_for(broker, user="bridge", password=secret))).connected()
+    assert good.sink.connected
+    await bad.sink.close()
+    await good.sink.close()
+    logged = "\n".join(f"{r.getMessage()} {r.args!r}" for r in caplog.records)
+    assert "cannot connect" in logged  # we did log the failures...
+    assert secret not in logged  # ...but never the password, right or wrong
+    assert secret not in repr(good.sink.settings)
+
+
+async def test_reconnect_counters_and_backoff_through_outage(
+    mosquitto: Mosquitto, make_sink: MakeSink
+) -> None:
+    h = await (await make_sink(settings_for(mosquitto))).connected()
+    mosquitto.stop()
+    await h.wait_until(lambda: h.sink.stats.connect_failures >= 2)
+    assert not h.sink.connected
+    mosquitto.start()
+    await h.connected()
+    mosquitto.kill()  # no goodbye at all this time
+    mosquitto.start()
+    await h.wait_until(lambda: h.sink.stats.reconnects == 2)
+    assert h.sink.connected and h.connected_calls == 3
+
+
+async def test_close_while_broker_is_down_returns(
+    mosquitto: Mosquitto, make_sink: MakeSink
+) -> None:
+    h = await (await make_sink(settings_for(mosquitto))).connected()
+    mosquitto.stop()
+    await h.wait_until(lambda: not h.sink.connected)
+    h.sink.publish_event("tiktok/alice/gift", {"n": 1})
+    await asyncio.wait_for(h.sink.close(timeout_s=1.0), WAIT_S)
+    assert h.task is not None
+    await asyncio.wait_for(h.task, WAIT_S)
+    h.sink.publish_event("tiktok/alice/gift", {"n": 2})  # ignored after close
+    assert h.sink.stats.queued == 1
+
+
+async def test_mqtts_with_ca_and_client_certificate(
+    mosquitto_factory: Callable[..., Mosquitto], make_sink: MakeSink
+) -> None:
+    broker = mosquitto_factory(tls=True, require_client_cert=True)
+    pki = broker.tls_files
+    assert pki is not None
+    settings = settings_for(
+        broker.tls_url, ca=str(pki.ca_cert), cert=str(pki.client_cert), key=str(pki.client_key)
+    )
+    h = await (await make_sink(settings)).connected()
+    assert h.sink.connected
+
+    # Without the CA the server certificate is refused: not connected, still retrying.
+    untrusted = await make_sink(settings_for(broker.tls_url))
+    await untrusted.wait_until(lambda: untrusted.sink.stats.connect_failures >= 2)
+    assert not untrusted.sink.connected
+    json.dumps(h.sink.stats.as_dict())  # health-publishable
