@@ -10,8 +10,10 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-# (name, help, add_arguments, run) ; run returns the process exit code.
-Command = tuple[str, str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
+# (name, help, add_arguments, run); run returns the process exit code.
+AddArguments = Callable[[argparse.ArgumentParser], None]
+Run = Callable[[argparse.Namespace], int]
+Command = tuple[str, str, AddArguments, Run]
 
 
 def _commands() -> list[Command]:
