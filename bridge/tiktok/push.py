@@ -266,7 +266,19 @@ class PushSession:
         self.stats.msg_frames += 1
         self.stats.last_msg_at = self.stats.last_frame_at
         if result.need_ack and result.internal_ext:
-            # The ack echoes the PushFrame's log_id and THIS batch's internal_ext.
-            await self._send(frames.encode_ack(frame.log_id, result.internal_ext))
-            self.stats.acks_sent += 1
+            await self._ack(frame.log_id, result.internal_ext)
         return result
+
+    async def _ack(self, log_id: int, internal_ext: str) -> None:
+        """Ack with the PushFrame's log_id and THIS batch's internal_ext.
+
+        Best effort: when the server is already closing, the send fails, but the batch in
+        hand (and any still buffered) must still be delivered; the next recv() reports
+        the loss once the buffered frames are read.
+        """
+        try:
+            await self._require_ws().send(frames.encode_ack(log_id, internal_ext))
+        except ConnectionClosed:
+            log.debug("room %s: ack not sent, socket closing", self.room_id)
+            return
+        self.stats.acks_sent += 1

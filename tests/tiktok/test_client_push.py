@@ -342,3 +342,26 @@ async def test_handshake_429_is_rate_limited(tt_sim: TikTokSimulator) -> None:
     finally:
         await client.aclose()
     assert client.budget.calls["connect"] == 1
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_batches_before_a_server_close_are_delivered(
+    tt_sim: TikTokSimulator, mode: str
+) -> None:
+    """The server closes right after sending: acking those batches fails, they still arrive."""
+    room, room_id = live_room(tt_sim)
+    client = make_client(tt_sim, mode)
+    try:
+        async with client.open_push(room_id, user="alice_live") as session:
+            await room.wait_entered()
+            room.push(messages.chat("viewer1", "last words"), need_ack=True)
+            room.push(messages.chat("viewer2", "really last"), need_ack=True)
+            room.close_connections(1000, "bye")
+            # Let the close frame arrive before the batches are read, so the acks fail.
+            await room.wait_closed()
+            assert await next_chat(session) == "last words"
+            assert await next_chat(session) == "really last"
+            with pytest.raises(ConnectionLost):
+                await next_result(session)
+    finally:
+        await client.aclose()
