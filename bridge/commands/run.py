@@ -1,0 +1,124 @@
+"""`tiktok2mqtt run -c config.yaml`: the daemon.
+
+Start order matters for systemd (conventions §0.12, §a.8): the configuration is checked
+first (invalid → every problem printed, exit 78 so systemd does not restart-loop), then
+logging with every secret registered for redaction, then the bridge loops; READY=1 follows
+at once — it never waits for the broker or TikTok, which may come up later than a Pi boots.
+SIGTERM/SIGINT: STOPPING=1, offline published, sockets closed, exit 0. SIGHUP: reload the
+file; an invalid new file is logged and the running configuration kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+from urllib.parse import urlsplit
+
+from bridge.commands.check_config import print_invalid
+from bridge.config import Config, ConfigInvalid, load_config
+from bridge.core.app import Bridge
+from bridge.service.logging import (
+    SecretRedactor,
+    install_mqtt_log_handler,
+    setup_logging,
+)
+from bridge.service.signals import SignalHandlers
+from bridge.service.systemd import Notifier
+
+NAME = "run"
+HELP = "Run the bridge daemon (TikTok LIVE → MQTT)."
+ENV_CONFIG = "TIKTOK2MQTT_CONFIG"
+STATUS_INTERVAL_S = 5.0
+
+log = logging.getLogger("bridge.run")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-c",
+        "--config",
+        default=os.environ.get(ENV_CONFIG, "config.yaml"),
+        metavar="FILE",
+        help=f"configuration file (default: ${ENV_CONFIG} or config.yaml)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config)
+    except ConfigInvalid as exc:
+        return print_invalid(exc)
+    return asyncio.run(_daemon(config, args.config))
+
+
+def secrets_of(config: Config) -> list[str]:
+    """Every configured secret, for the log redactor (never in logs, never on MQTT)."""
+    t = config.tiktok
+    found = [config.mqtt.password, t.sign_api_key, t.proxy]
+    if t.session is not None:
+        found.append(t.session.session_id)
+    if t.proxy:
+        parts = urlsplit(t.proxy)
+        found += [parts.password]
+    return [s for s in found if s]
+
+
+async def _daemon(config: Config, path: str) -> int:
+    redactor = setup_logging(config.logging)
+    redactor.register(*secrets_of(config))
+    # httpx logs every request URL at INFO; sign-server URLs may carry the session or key.
+    # The redactor masks them anyway, but they are noise in the journal too.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    notifier = Notifier()
+    bridge = Bridge(config, redact=redactor.redact)
+    signals = SignalHandlers(on_reload=lambda: _reload(bridge, path, redactor))
+    signals.install()
+    mqtt_log = install_mqtt_log_handler(config.logging, bridge.publish_log, redactor=redactor)
+    log.info("tiktok2mqtt starting: %d streamer(s)", len(config.streamers))
+    main = asyncio.create_task(bridge.run(signals.shutdown), name="bridge")
+    notifier.ready()
+    notifier.start_watchdog()
+    status = asyncio.create_task(_status_loop(notifier, bridge), name="systemd-status")
+    stop_wait = asyncio.create_task(signals.shutdown.wait())
+    try:
+        await asyncio.wait({main, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+        notifier.stopping()
+        notifier.status("stopping")
+        signals.shutdown.set()  # if the bridge ended on its own, still go the clean way
+        await main
+    finally:
+        stop_wait.cancel()
+        status.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await status
+        await notifier.stop_watchdog()
+        logging.getLogger().removeHandler(mqtt_log)
+        signals.uninstall()
+    log.info("tiktok2mqtt stopped")
+    return 0
+
+
+async def _reload(bridge: Bridge, path: str, redactor: SecretRedactor) -> None:
+    try:
+        # Off the loop: the file may sit on a slow SD card.
+        config = await asyncio.to_thread(load_config, path)
+    except ConfigInvalid as exc:
+        problems = "; ".join(str(p) for p in exc.problems)
+        log.error("reload refused, keeping the running configuration: %s", problems)
+        return
+    redactor.register(*secrets_of(config))
+    setup_logging(config.logging, redactor=redactor)
+    await bridge.reload(config)
+
+
+async def _status_loop(notifier: Notifier, bridge: Bridge) -> None:
+    last = ""
+    while True:
+        line = bridge.status_line()
+        if line != last:
+            notifier.status(line)
+            last = line
+        await asyncio.sleep(STATUS_INTERVAL_S)

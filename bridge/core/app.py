@@ -1,0 +1,449 @@
+"""The Bridge: wires the MQTT sink, the TikTok client and one supervisor per streamer.
+
+It owns the processes' long-lived objects and the bridge-level topics (info, health, event,
+logging); per-streamer topics belong to each StreamerPublisher. Everything TikTok-side keeps
+running while the broker is away: the sink coalesces retained state and buffers events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import platform
+import resource
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from bridge import __version__
+from bridge.actions.engine import ActionEngine
+from bridge.actions.rules import ActionsSettings
+from bridge.config import Config
+from bridge.core import simulate as sim
+from bridge.core.chat import ChatGate, ChatRefused
+from bridge.core.commands import (
+    CommandError,
+    CommandRouter,
+    Data,
+    settings_from_options,
+    streamer_options,
+)
+from bridge.core.persist import RuntimeStore
+from bridge.core.publish import StreamerPublisher
+from bridge.core.settings import StreamerSettings
+from bridge.core.state import iso_utc
+from bridge.core.streamer import StreamerSupervisor
+from bridge.mqtt.discovery import DiscoveryPublisher
+from bridge.mqtt.sink import MqttSink
+from bridge.mqtt.topics import Topics
+from bridge.service.health import HealthFile, HealthStatus
+from bridge.tiktok.budget import CallBudget
+from bridge.tiktok.client import TikTokClient
+from bridge.tiktok.errors import TikTokError
+
+log = logging.getLogger(__name__)
+
+# Version of the public MQTT API (docs/mqtt-api.md); bumped on breaking changes only.
+API_VERSION = 1
+
+
+@dataclass(slots=True)
+class _Watched:
+    supervisor: StreamerSupervisor
+    publisher: StreamerPublisher
+    chat: ChatGate
+    runtime: bool  # added over MQTT (persisted in the state dir), not from the config file
+    task: asyncio.Task[None] | None = field(default=None)
+
+
+class Bridge:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        redact: Callable[[str], str] = lambda text: text,
+    ) -> None:
+        self.config = config
+        self.topics = Topics(config.mqtt.base_topic)
+        self.budget = CallBudget(config.supervisor.calls_per_minute)
+        self.client = TikTokClient(config.tiktok, budget=self.budget)
+        self.store = RuntimeStore(config.service.state_dir)
+        self.router = CommandRouter(self.topics, self._respond, self)
+        self.sink = MqttSink(
+            config.mqtt,
+            will_topic=self.topics.bridge_state,
+            on_message=self._on_message,
+            on_connected=self._on_connected,
+            on_oversize=self.router.on_oversize,
+        )
+        # Home Assistant discovery (None when homeassistant.enabled is false).
+        self.discovery: DiscoveryPublisher | None = None
+        if config.homeassistant.enabled:
+            self.discovery = DiscoveryPublisher(
+                self.sink,
+                self.topics,
+                config.homeassistant,
+                version=__version__,
+                mqtt=config.mqtt,
+                republish=self.republish_states,
+            )
+        # Direct actions: rules → device publishes (docs/actions.md); None without rules.
+        self.actions = _action_engine(config, self.sink)
+        self.restart_required = False
+        self._redact = redact
+        self._started = time.monotonic()
+        self._watched: dict[str, _Watched] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # ---------------------------------------------------------------- life cycle
+
+    async def run(self, shutdown: asyncio.Event) -> None:
+        """Run until ``shutdown`` is set, then stop cleanly (offline published, sockets closed)."""
+        self.sink.subscribe(self.topics.request_filter)
+        if self.actions is not None:
+            self.actions.start()  # kill-switch state + its subscription
+        if self.discovery is not None:
+            self.discovery.start()  # bridge device + HA birth subscription; streamers in _add
+        self._start_streamers()
+        self._publish_info()
+        self._tasks = [
+            asyncio.create_task(self.sink.run(), name="mqtt-sink"),
+            asyncio.create_task(self._health_loop(), name="health"),
+        ]
+        if self.config.service.health_file:
+            health_file = HealthFile(
+                self.config.service.health_file,
+                interval_s=self.config.service.health_interval_s,
+                status=self._health_status,
+            )
+            self._tasks.append(asyncio.create_task(health_file.run(), name="health-file"))
+        try:
+            await shutdown.wait()
+        finally:
+            await self._stop()
+
+    async def _stop(self) -> None:
+        watched = list(self._watched.values())
+        await asyncio.gather(*(self._stop_one(w) for w in watched), return_exceptions=True)
+        for w in watched:
+            w.publisher.stopped()
+        if self.actions is not None:
+            await self.actions.close()  # pending "off" publishes reach the sink before it closes
+        if self.discovery is not None:
+            await self.discovery.close()
+        await self.sink.close()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.client.aclose()
+        if self.config.service.health_file:
+            with contextlib.suppress(Exception):
+                HealthFile(
+                    self.config.service.health_file,
+                    interval_s=self.config.service.health_interval_s,
+                    status=self._health_status,
+                ).mark_stopped()
+
+    def _start_streamers(self) -> None:
+        stagger = self.config.supervisor.cold_start_stagger_s
+        for index, settings in enumerate(self._wanted_streamers()):
+            runtime = self.config.streamer(settings.user) is None
+            self._add(settings, runtime=runtime, start_delay_s=index * stagger)
+
+    def _wanted_streamers(self) -> list[StreamerSettings]:
+        wanted = list(self.config.streamers)
+        configured = {s.user for s in wanted}
+        for user, options in self.store.streamers.items():
+            if user in configured:
+                continue
+            try:
+                wanted.append(settings_from_options(user, options))
+            except (TypeError, ValueError) as exc:
+                log.warning("ignoring stored runtime streamer %s: %s", user, exc)
+        return wanted
+
+    # ---------------------------------------------------------------- streamers
+
+    def _add(self, settings: StreamerSettings, *, runtime: bool, start_delay_s: float = 0) -> None:
+        topics = self.topics.streamer(settings.user)
+        publisher = StreamerPublisher(
+            self.sink,
+            topics,
+            settings,
+            bridge_event=self.bridge_event,
+            on_event=self.actions.handle if self.actions is not None else None,
+        )
+        watching = self.store.watch(settings.user, settings.watch)
+        supervisor = StreamerSupervisor(
+            settings,
+            self.config.supervisor,
+            self.client,
+            publisher,
+            watching=watching,
+            start_delay_s=start_delay_s,
+            on_rate_limited=self.budget.block_until,
+        )
+        entry = _Watched(supervisor, publisher, ChatGate(settings.chat_send), runtime)
+        self._watched[settings.user] = entry
+        publisher.announce(watching=watching)
+        if self.discovery is not None:
+            self.discovery.announce_streamer(settings)
+        for topic in topics.commands:
+            self.sink.subscribe(topic)
+        entry.task = asyncio.create_task(supervisor.run(), name=f"streamer-{settings.user}")
+
+    async def _remove(self, user: str) -> None:
+        entry = self._watched.pop(user)
+        for topic in entry.publisher.topics.commands:
+            self.sink.unsubscribe(topic)
+        await self._stop_one(entry)
+        # Retained topics stay (a dashboard keeps the last values); availability says offline.
+        entry.publisher.stopped()
+        if self.discovery is not None:
+            self.discovery.remove_streamer(user)  # its HA device goes away
+
+    async def _stop_one(self, entry: _Watched) -> None:
+        if entry.task is not None:
+            entry.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await entry.task
+
+    def _entry(self, user: str) -> _Watched:
+        entry = self._watched.get(user)
+        if entry is None:
+            raise CommandError(f"unknown streamer {user!r}")
+        return entry
+
+    @property
+    def streamers(self) -> list[str]:
+        return list(self._watched)
+
+    def supervisor(self, user: str) -> StreamerSupervisor:
+        return self._entry(user).supervisor
+
+    # ---------------------------------------------------------------- reload (SIGHUP)
+
+    async def reload(self, new: Config) -> None:
+        """Apply a new configuration: streamers added/removed/updated, others untouched.
+
+        MQTT and TikTok connection settings need a restart (published as restart_required).
+        """
+        old = self.config
+        self.config = new
+        if (new.mqtt, new.tiktok, new.supervisor, new.homeassistant) != (
+            old.mqtt,
+            old.tiktok,
+            old.supervisor,
+            old.homeassistant,
+        ):
+            self.restart_required = True
+            log.warning("reload: mqtt/tiktok settings changed; they apply after a restart")
+        if new.redacted.get("actions") != old.redacted.get("actions"):
+            self.restart_required = True
+            log.warning("reload: actions changed; they apply after a restart")
+        wanted = {s.user: s for s in new.streamers}
+        # Runtime-added streamers are not in the file and survive a reload.
+        gone = [u for u, e in self._watched.items() if u not in wanted and not e.runtime]
+        for user in gone:
+            await self._remove(user)
+            self.bridge_event("streamer_removed", {"streamer": user, "reason": "reload"})
+        for user, settings in wanted.items():
+            self._apply_streamer(user, settings)
+        self._publish_info()
+        log.info("configuration reloaded: %d streamer(s)", len(self._watched))
+
+    def _apply_streamer(self, user: str, settings: StreamerSettings) -> None:
+        entry = self._watched.get(user)
+        if entry is None:
+            self._add(settings, runtime=False)
+            self.bridge_event("streamer_added", {"streamer": user, "reason": "reload"})
+        elif entry.supervisor.settings != settings:
+            # Same streamer, new options: applied in place, the connection is kept.
+            entry.runtime = False
+            entry.supervisor.update_settings(settings)
+            entry.chat = ChatGate(settings.chat_send)
+            if self.discovery is not None:
+                self.discovery.announce_streamer(settings)  # name, tiers, chat_send may differ
+
+    # ---------------------------------------------------------------- MQTT hooks (sink)
+
+    def _on_message(self, topic: str, payload: bytes, retain: bool) -> Awaitable[None] | None:
+        # Home Assistant's birth/will topic is not a command (and may be retained).
+        if self.discovery is not None and self.discovery.handles(topic):
+            self.discovery.on_ha_status(payload)
+            return None
+        if self.actions is not None and self.actions.on_message(topic, payload, retain):
+            return None  # the actions kill switch
+        return self.router.on_message(topic, payload, retain)
+
+    def _on_connected(self) -> None:
+        if self.discovery is not None:
+            self.discovery.on_connected()
+
+    def republish_states(self) -> None:
+        """Send every current retained state again (after Home Assistant restarted)."""
+        for entry in self._watched.values():
+            entry.publisher.announce(watching=entry.supervisor.watching)
+        self._publish_info()
+
+    # ---------------------------------------------------------------- commands (router)
+
+    async def add_streamer(self, data: Mapping[str, Any]) -> Data:
+        user, options = streamer_options(data)
+        if user in self._watched:
+            raise CommandError(f"streamer {user!r} is already watched")
+        if user == "bridge":
+            raise CommandError("'bridge' is reserved")
+        self._add(settings_from_options(user, options), runtime=True)
+        self.store.add_streamer(user, options)
+        self.bridge_event("streamer_added", {"streamer": user, "reason": "request"})
+        self._publish_info()
+        return {"user": user, "persistent": self.store.path is not None, **options}
+
+    async def remove_streamer(self, user: str) -> Data:
+        runtime = self._entry(user).runtime
+        await self._remove(user)
+        self.store.remove_streamer(user)
+        self.bridge_event("streamer_removed", {"streamer": user, "reason": "request"})
+        self._publish_info()
+        # A configured streamer comes back with the next restart or reload of the file.
+        return {"user": user, "until_restart": not runtime}
+
+    def reconnect_streamer(self, user: str) -> Data:
+        self._entry(user).supervisor.reconnect()
+        return {"user": user}
+
+    def set_watch(self, user: str, on: bool) -> Data:
+        entry = self._entry(user)
+        entry.supervisor.set_watching(on)
+        entry.publisher.set_watch(on)
+        self.store.set_watch(user, on)
+        return {"user": user, "watch": "ON" if on else "OFF"}
+
+    async def send_chat(self, user: str, text: str) -> Data:
+        entry = self._entry(user)
+        try:
+            clean = entry.chat.prepare(text, entry.supervisor.live_room_id)
+        except ChatRefused as exc:
+            raise CommandError(str(exc)) from None
+        room_id = entry.supervisor.live_room_id
+        assert room_id is not None  # prepare() refuses when not live
+        try:
+            await self.client.send_chat(room_id, clean)
+        except TikTokError as exc:
+            raise CommandError(self._redact(f"{exc.status}: {exc}")) from None
+        return {"user": user, "message": clean, "room_id": str(room_id)}
+
+    def simulate(self, user: str, event_type: str, data: Mapping[str, Any]) -> Data:
+        entry = self._entry(user)
+        try:
+            built = sim.build(event_type, data)
+        except sim.SimulateError as exc:
+            raise CommandError(str(exc)) from None
+        events = entry.supervisor.simulate(built)
+        return {"user": user, "type": event_type, "events": [e.event_type for e in events]}
+
+    # ---------------------------------------------------------------- bridge topics
+
+    def _respond(self, topic: str, body: Data) -> None:
+        # QoS 1: a caller waiting for its transaction should not lose the answer.
+        self.sink.publish_event(topic, body, qos=1)
+
+    def bridge_event(self, kind: str, data: dict[str, Any]) -> None:
+        self.sink.publish_event(self.topics.bridge_event, {"type": kind, "data": data})
+        if self.actions is not None and kind in ("stream_started", "stream_ended"):
+            self.actions.handle(str(data.get("streamer")), {"type": kind, **data})
+
+    def publish_log(self, payload: Mapping[str, str]) -> None:
+        """Callback of the service's MqttLogHandler (already redacted and rate limited)."""
+        self.sink.publish_event(self.topics.bridge_logging, dict(payload))
+
+    def _publish_info(self) -> None:
+        self.sink.set_state(self.topics.bridge_info, self.info())
+
+    def info(self) -> Data:
+        return {
+            "version": __version__,
+            "api_version": API_VERSION,
+            "python": platform.python_version(),
+            "streamers": self.streamers,
+            "config": self.config.redacted_dict(),
+            "restart_required": self.restart_required,
+        }
+
+    def publish_health(self) -> None:
+        self.sink.set_state(self.topics.bridge_health, self.health())
+
+    async def _health_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.service.health_interval_s)
+            try:
+                self.publish_health()
+            except Exception:
+                log.exception("health publishing failed")
+
+    def health(self) -> Data:
+        data: Data = {
+            "uptime_s": round(time.monotonic() - self._started),
+            "rss_mb": _rss_mb(),
+            "mqtt": {"connected": self.sink.connected, **self.sink.stats.as_dict()},
+            "tiktok": {
+                "calls": dict(self.budget.calls),
+                "blocked_until": iso_utc(self.budget.blocked_until),
+            },
+            "streamers": {user: self._streamer_health(e) for user, e in self._watched.items()},
+        }
+        if self.actions is not None:
+            data["actions"] = self.actions.stats()
+        return data
+
+    def _streamer_health(self, entry: _Watched) -> Data:
+        sup, pub = entry.supervisor, entry.publisher
+        data: Data = {
+            "status": pub.state.status,
+            "live": pub.state.live,
+            "watching": sup.watching,
+            "reconnects": sup.stats.reconnects,
+            "connects": sup.stats.connects,
+            "last_event": iso_utc(pub.state.last_event),
+            "events": sup.stats.events,
+            "published": pub.published,
+            "filtered": pub.filtered,
+            "decode_errors": sup.decode_errors,
+            "duplicates": sup.duplicates,
+        }
+        if pub.state.retry_at is not None:
+            data["retry_at"] = iso_utc(pub.state.retry_at)
+        return data
+
+    def _health_status(self) -> HealthStatus:
+        streamers = {u: {"status": e.publisher.state.status, "live": e.publisher.state.live}
+                     for u, e in self._watched.items()}  # fmt: skip
+        return HealthStatus(mqtt_connected=self.sink.connected, streamers=streamers)
+
+    def status_line(self) -> str:
+        """One line for systemd's STATUS=: "2 streamers, 1 live, broker connected"."""
+        live = sum(1 for e in self._watched.values() if e.publisher.state.live)
+        count = len(self._watched)
+        broker = "broker connected" if self.sink.connected else "waiting for broker"
+        return f"{count} streamer{'s' if count != 1 else ''}, {live} live, {broker}"
+
+
+def _rss_mb() -> float:
+    """Current resident memory (Linux /proc), else the peak from getrusage."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as fh:
+            pages = int(fh.read().split()[1])
+        return round(pages * os.sysconf("SC_PAGE_SIZE") / 1_048_576, 1)
+    except (OSError, ValueError, IndexError):
+        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def _action_engine(config: Config, sink: MqttSink) -> ActionEngine | None:
+    settings = config.sections.get("actions")
+    if not isinstance(settings, ActionsSettings) or not settings.rules:
+        return None
+    return ActionEngine(settings, sink, base_topic=config.mqtt.base_topic)

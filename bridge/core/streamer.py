@@ -1,0 +1,446 @@
+"""One supervisor per watched streamer: the connection life cycle as a state machine.
+
+    waiting_for_live ──(live check says live)──► connecting ──► connected
+          ▲                                                       │
+          │  stream ended (control 3/4, or silent + not live)     │
+          ├───────────────────────────────────────────────────────┤
+          │  transport lost / errors: back-off (full jitter)      │
+          └──────────── then a live check again ◄─────────────────┘
+
+Two different ends, on purpose (peer-issues §1, protocol §5.5): a *stream end* turns ``live``
+OFF and goes back to polling; a *transport loss* keeps ``live`` ON and reconnects after a
+back-off, because only a live check may say the stream is over. The StreamProcessor belongs
+to the stream (room id), not to the connection, so its msg_id de-duplication swallows the
+history TikTok replays after a reconnect.
+
+Never dies: every exception becomes a published status and a delay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from bridge.core.publish import StreamerPublisher
+from bridge.core.settings import StreamerSettings, SupervisorSettings
+from bridge.events import Event, StreamEvent, StreamProcessor
+from bridge.tiktok import errors
+from bridge.tiktok.client import PushSession, RoomInfo, TikTokClient
+
+log = logging.getLogger(__name__)
+
+TICK_S = 0.25  # drives like windows, gift streak timeouts and throttled state publishing
+
+
+@dataclass(slots=True)
+class SupervisorStats:
+    reconnects: int = 0
+    connects: int = 0
+    events: int = 0  # events produced by the processors (before the per-streamer filter)
+    decode_errors: int = 0
+    duplicates: int = 0
+
+
+class _StreamEnded(Exception):
+    """Internal: the stream is over (control message, or silent and no longer live)."""
+
+    def __init__(self, reason: str, *, announced: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.announced = announced  # the stream event came from TikTok (control message)
+
+
+class Backoff:
+    """Exponential back-off with full jitter (AWS style): uniform(0, min(cap, base·2^n))."""
+
+    def __init__(self, initial_s: float, max_s: float, rng: random.Random | None = None) -> None:
+        self.initial_s = initial_s
+        self.max_s = max_s
+        self.failures = 0
+        self._rng = rng or random.Random()
+
+    def next_delay(self) -> float:
+        ceiling = min(self.max_s, self.initial_s * (2 ** min(self.failures, 30)))
+        self.failures += 1
+        # Never 0: a tight loop against TikTok deepens IP scoring (peer-issues C5).
+        return max(self._rng.uniform(0, ceiling), min(1.0, self.initial_s))
+
+    def reset(self) -> None:
+        self.failures = 0
+
+
+def jittered(interval_s: float, jitter: float, rng: random.Random) -> float:
+    return max(1.0, interval_s * (1 + rng.uniform(-jitter, jitter)))
+
+
+class StreamerSupervisor:
+    def __init__(
+        self,
+        settings: StreamerSettings,
+        supervisor: SupervisorSettings,
+        client: TikTokClient,
+        publisher: StreamerPublisher,
+        *,
+        watching: bool = True,
+        start_delay_s: float = 0.0,
+        on_rate_limited: Callable[[float], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.sup = supervisor
+        self.client = client
+        self.pub = publisher
+        self.stats = SupervisorStats()
+        self._watching = watching
+        self._start_delay_s = start_delay_s
+        self._on_rate_limited = on_rate_limited
+        self._rng = random.Random()
+        self._backoff = Backoff(supervisor.backoff_initial_s, supervisor.backoff_max_s, self._rng)
+        self._processor: StreamProcessor | None = None  # the live stream's, survives reconnects
+        self._sim_processor: StreamProcessor | None = None  # for `simulate` requests only
+        self._not_before = 0.0  # monotonic: RateLimited.retry_at (a reconnect cannot skip it)
+        self._resume_at = 0.0  # monotonic: back-off or poll delay (a reconnect skips it)
+        self._cycle_task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._last_activity = time.monotonic()
+        self._connected_at: float | None = None
+
+    # ---------------------------------------------------------------- public API
+
+    @property
+    def user(self) -> str:
+        return self.settings.user
+
+    @property
+    def watching(self) -> bool:
+        return self._watching
+
+    @property
+    def decode_errors(self) -> int:
+        current = self._processor.stats.bad if self._processor else 0
+        return self.stats.decode_errors + current
+
+    @property
+    def duplicates(self) -> int:
+        current = self._processor.stats.duplicates if self._processor else 0
+        return self.stats.duplicates + current
+
+    @property
+    def live_room_id(self) -> int | None:
+        state = self.pub.state
+        return state.room_id if state.live else None
+
+    def update_settings(self, settings: StreamerSettings) -> None:
+        """Apply new settings (reload); processor options apply from the next stream."""
+        pinned_changed = settings.room_id != self.settings.room_id
+        self.settings = settings
+        self.pub.settings = settings
+        if pinned_changed:
+            self.reconnect()
+
+    def reconnect(self) -> None:
+        """Drop the current attempt/connection and start over now (back-off skipped,
+        a rate limit's retry_at still honoured)."""
+        self._resume_at = 0.0
+        self._interrupt()
+
+    def set_watching(self, on: bool) -> None:
+        if on == self._watching:
+            return
+        self._watching = on
+        self._resume_at = 0.0
+        self._interrupt()
+
+    def simulate(self, messages: Sequence[tuple[str, bytes]]) -> list[Event]:
+        """Feed synthetic inner messages through a StreamProcessor like real ones.
+
+        A processor of its own: simulated input never collides with the real stream's
+        de-duplication, and events it releases later (like windows) stay flagged.
+        """
+        room_id = self.pub.state.room_id or self.settings.room_id or 0
+        proc = self._sim_processor
+        if proc is None or proc.room_id != room_id:
+            proc = self._sim_processor = self._new_processor(room_id)
+        events: list[Event] = []
+        for method, payload in messages:
+            events.extend(proc.feed_message(method, payload, time.monotonic()))
+        self._publish(events, simulated=True)
+        return events
+
+    async def run(self) -> None:
+        """Until cancelled. Owns the tick task."""
+        ticker = asyncio.create_task(self._tick_loop(), name=f"tick-{self.user}")
+        try:
+            await self._sleep(self._start_delay_s)  # staggered cold start
+            while True:
+                await self._run_once()
+        finally:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
+            await self._cancel_cycle()
+
+    # ---------------------------------------------------------------- main loop
+
+    async def _run_once(self) -> None:
+        if not self._watching:
+            self._pause()
+            await self._wait_wake()
+            return
+        self._cycle_task = asyncio.create_task(self._cycle(), name=f"cycle-{self.user}")
+        try:
+            await asyncio.wait({self._cycle_task})
+        finally:
+            await self._cancel_cycle()
+        task, self._cycle_task = self._cycle_task, None
+        if task.cancelled():
+            return  # interrupted by reconnect / watch switch: loop again at once
+        exc = task.exception()
+        if exc is not None:
+            self._on_error(exc)
+
+    async def _cancel_cycle(self) -> None:
+        task = self._cycle_task
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    def _interrupt(self) -> None:
+        self._wake.set()
+        if self._cycle_task is not None and not self._cycle_task.done():
+            self._cycle_task.cancel()
+
+    async def _cycle(self) -> None:
+        await self._sleep_until(self._not_before)
+        await self._sleep_until(self._resume_at)
+        found = await self._find_live_room()
+        if found is None:
+            self._on_not_live()
+            return
+        try:
+            await self._watch(*found)
+        except _StreamEnded as end:
+            self._end_stream(end.reason, announced=end.announced)
+            self.pub.set_status("waiting_for_live")
+            self._resume_at = time.monotonic() + self._poll_delay()
+
+    async def _find_live_room(self) -> tuple[int, str | None] | None:
+        """(room id, title if known) of the live stream, or None when not live."""
+        try:
+            if self.settings.room_id is not None:
+                room_id = self.settings.room_id
+                return (room_id, None) if await self.client.check_live(room_id) else None
+            status = await self.client.resolve(self.user)
+        except errors.UserOffline:
+            return None
+        if not status.live or not status.room_id:
+            return None
+        return status.room_id, status.title
+
+    def _on_not_live(self) -> None:
+        if self.pub.state.live:
+            # Connection was lost and the live check now says offline: that is the end.
+            self._end_stream("offline")
+        self._backoff.reset()  # the API answers: nothing is failing
+        self.pub.set_status("waiting_for_live")
+        self._resume_at = time.monotonic() + self._poll_delay()
+
+    # ---------------------------------------------------------------- one connection
+
+    async def _watch(self, room_id: int, title: str | None) -> None:
+        if self._processor is None or self._processor.room_id != room_id:
+            await self._start_stream(room_id, title)
+        processor = self._processor
+        assert processor is not None
+        self.pub.set_status("connecting")
+        self.stats.connects += 1
+        async with self.client.open_push(room_id, user=self.user) as session:
+            self._connected_at = self._last_activity = time.monotonic()
+            self.pub.set_status("connected")
+            try:
+                await self._consume(session, processor, room_id)
+            finally:
+                self._note_disconnect(session)
+
+    async def _start_stream(self, room_id: int, title: str | None) -> None:
+        if self.pub.state.live:
+            self._end_stream("new_room")  # a new room id means the previous stream is over
+        info = await self._room_info(room_id)
+        if info is not None:
+            title = info.title or title
+        self._processor = self._new_processor(room_id)
+        self.pub.stream_started(
+            room_id,
+            title,
+            viewers=info.user_count if info else 0,
+            likes=info.like_count if info else 0,
+        )
+        now_ms = int(time.time() * 1000)
+        started = StreamEvent(msg_id=0, room_id=room_id, create_time_ms=now_ms, kind="started")
+        self._publish([started], simulated=False)
+
+    async def _room_info(self, room_id: int) -> RoomInfo | None:
+        # Best effort: age-restricted rooms refuse room info but still stream (peer C6).
+        try:
+            return await self.client.room_info(room_id)
+        except errors.RateLimited:
+            raise
+        except errors.TikTokError as exc:
+            log.info("%s: no room info (%s)", self.user, exc.status)
+            return None
+
+    async def _consume(
+        self, session: PushSession, processor: StreamProcessor, room_id: int
+    ) -> None:
+        # The silence watchdog runs beside the reader so a quiet socket is re-checked.
+        reader = asyncio.create_task(self._read(session, processor))
+        watchdog = asyncio.create_task(self._silence_watch(room_id))
+        try:
+            done, _ = await asyncio.wait({reader, watchdog}, return_when=asyncio.FIRST_COMPLETED)
+            for task in (watchdog, reader):  # a stream end reported by either wins
+                if task in done:
+                    task.result()
+        finally:
+            for task in (reader, watchdog):
+                task.cancel()
+            await asyncio.gather(reader, watchdog, return_exceptions=True)
+
+    async def _read(self, session: PushSession, processor: StreamProcessor) -> None:
+        if session.initial is not None:
+            self._handle(processor.feed(session.initial, time.monotonic()))
+        async for result in session:
+            self._handle(processor.feed(result, time.monotonic()))
+        raise errors.ConnectionLost("push session ended")
+
+    def _handle(self, events: Sequence[Event]) -> None:
+        if events:
+            self._last_activity = time.monotonic()
+        self._publish(events, simulated=False)
+        for event in events:
+            if isinstance(event, StreamEvent) and event.kind == "ended":
+                raise _StreamEnded(event.reason or "ended", announced=True)
+
+    async def _silence_watch(self, room_id: int) -> None:
+        while True:
+            quiet = time.monotonic() - self._last_activity
+            await asyncio.sleep(max(1.0, self.sup.silent_check_s - quiet))
+            if time.monotonic() - self._last_activity < self.sup.silent_check_s:
+                continue
+            log.info("%s: no event for %.0f s, re-checking live", self.user, quiet)
+            if not await self.client.check_live(room_id):
+                raise _StreamEnded("offline")
+            self._last_activity = time.monotonic()
+
+    def _note_disconnect(self, session: PushSession) -> None:
+        self.stats.decode_errors += session.stats.bad_frames
+        if self._connected_at is not None:
+            if time.monotonic() - self._connected_at >= self.sup.healthy_after_s:
+                self._backoff.reset()
+            self._connected_at = None
+
+    # ---------------------------------------------------------------- transitions
+
+    def _end_stream(self, reason: str, *, announced: bool = False) -> None:
+        """Live OFF. ``announced``: TikTok's control message already gave the stream event;
+        otherwise (live check, pause, new room) the bridge publishes one itself."""
+        processor, self._processor = self._processor, None
+        if processor is not None:
+            self.stats.decode_errors += processor.stats.bad
+            self.stats.duplicates += processor.stats.duplicates
+            # Close open like windows / streaks: their events belong to this stream.
+            self._publish(processor.flush(), simulated=False)
+        room_id = self.pub.state.room_id
+        if not announced and self.pub.state.live and room_id:
+            now_ms = int(time.time() * 1000)
+            ended = StreamEvent(
+                msg_id=0, room_id=room_id, create_time_ms=now_ms, kind="ended", reason=reason
+            )
+            self._publish([ended], simulated=False)
+        self.pub.stream_ended(reason)
+
+    def _pause(self) -> None:
+        if self.pub.state.live:
+            self._end_stream("paused")
+        self.pub.set_status("paused")
+
+    def _on_error(self, exc: BaseException) -> None:
+        now = time.monotonic()
+        if isinstance(exc, errors.ConnectionLost):
+            self.stats.reconnects += 1
+        if isinstance(exc, errors.RateLimited):
+            self._on_rate_limit(exc, now)
+            return
+        if isinstance(exc, errors.TikTokError):
+            status = exc.status
+            delay = self._backoff.next_delay() if exc.transient else self.sup.backoff_max_s
+            log.warning("%s: %s (%s); retry in %.0f s", self.user, status, exc, delay)
+        else:
+            status, delay = "error", self._backoff.next_delay()
+            log.error("%s: unexpected error; retry in %.0f s", self.user, delay, exc_info=exc)
+        self._resume_at = now + delay
+        self.pub.set_status(status, reason=str(exc) or type(exc).__name__, retry_in=delay)
+
+    def _on_rate_limit(self, exc: errors.RateLimited, now: float) -> None:
+        delay = self._backoff.next_delay()
+        wall = time.time()
+        retry_at = exc.retry_at if exc.retry_at is not None else wall + delay
+        delay = max(delay, retry_at - wall)
+        self._not_before = now + delay
+        if self._on_rate_limited is not None:
+            self._on_rate_limited(retry_at)
+        log.warning("%s: rate limited; retry in %.0f s", self.user, delay)
+        self.pub.set_status("rate_limited", retry_at=retry_at, reason=str(exc), retry_in=delay)
+
+    # ---------------------------------------------------------------- helpers
+
+    def _new_processor(self, room_id: int) -> StreamProcessor:
+        s = self.settings
+        return StreamProcessor(
+            room_id,
+            like_window_s=s.like_window_s,
+            gift_streak_timeout_s=s.gift_streak_timeout_s,
+            gift_progress=s.gift_progress,
+        )
+
+    def _publish(self, events: Sequence[Event], *, simulated: bool) -> None:
+        if events:
+            self.stats.events += len(events)
+            self.pub.publish_events(events, simulated=simulated)
+
+    async def _tick_loop(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_S)
+            now = time.monotonic()
+            try:
+                self._tick(now)
+            except Exception:
+                log.exception("%s: tick failed", self.user)
+
+    def _tick(self, now: float) -> None:
+        if self._processor is not None:
+            events = self._processor.tick(now)
+            self._publish(events, simulated=False)
+            if events:
+                self._last_activity = now
+        if self._sim_processor is not None:
+            self._publish(self._sim_processor.tick(now), simulated=True)
+        self.pub.flush()
+
+    def _poll_delay(self) -> float:
+        return jittered(self.sup.live_poll_interval_s, self.sup.live_poll_jitter, self._rng)
+
+    async def _sleep_until(self, deadline: float) -> None:
+        await self._sleep(deadline - time.monotonic())
+
+    async def _sleep(self, delay: float) -> None:
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    async def _wait_wake(self) -> None:
+        self._wake.clear()
+        await self._wake.wait()
