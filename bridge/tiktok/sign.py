@@ -28,7 +28,7 @@ from bridge.tiktok.frames import FrameError, as_text, decode_fetch_result
 from bridge.tiktok.http import retry_at_from
 from bridge.tiktok.params import BrowserIdentity
 from bridge.tiktok.pb import webcast_pb2 as pb
-from bridge.tiktok.settings import TikTokSettings
+from bridge.tiktok.settings import Session, TikTokSettings
 
 log = logging.getLogger(__name__)
 
@@ -128,15 +128,13 @@ class SignClient:
             "client_enter": "true",
             "platform": "web",
         }
+        headers = self._headers("application/protobuf,application/json")
         session = self._settings.session
         if session is not None and self._settings.session_to_sign_server:
-            query["session_id"] = session.session_id
-            query["tt_target_idc"] = session.tt_target_idc
+            # In a header, not the query: URLs end up in logs and proxy access logs.
+            headers["x-cookie-header"] = _session_cookie_header(session)
         request = self._client.build_request(
-            "GET",
-            f"{self._base}/webcast/fetch",
-            params=query,
-            headers=self._headers("application/protobuf,application/json"),
+            "GET", f"{self._base}/webcast/fetch", params=query, headers=headers
         )
         response = await self._send(request, "sign server fetch")
         return _signed_fetch(response)
@@ -156,9 +154,7 @@ class SignClient:
                 "allow it with tiktok.sign_server.send_session: true"
             )
         headers = self._headers("application/json")
-        headers["x-cookie-header"] = params.cookie_header(
-            {"sessionid": session.session_id, "tt-target-idc": session.tt_target_idc}
-        )
+        headers["x-cookie-header"] = _session_cookie_header(session)
         request = self._client.build_request(
             "POST",
             f"{self._base}/webcast/chat",
@@ -172,6 +168,12 @@ class SignClient:
                 raise ChatNotAvailable(str(exc)) from None
             raise
         _check_chat_answer(response)
+
+
+def _session_cookie_header(session: Session) -> str:
+    return params.cookie_header(
+        {"sessionid": session.session_id, "tt-target-idc": session.tt_target_idc}
+    )
 
 
 def _signed_fetch(response: httpx.Response) -> SignedFetch:
