@@ -23,6 +23,7 @@ import dataclasses
 import inspect
 import logging
 import random
+import socket
 import ssl
 import time
 from collections import deque
@@ -79,6 +80,8 @@ class _Event:
     payload: bytes
     qos: int
     enqueued: float  # time.monotonic(): immune to wall-clock jumps
+    # False for messages whose loss is worse than their lateness (a light's "off").
+    expires: bool = True
 
 
 class _Stop(Exception):
@@ -187,9 +190,19 @@ class MqttSink:
             self._dirty.pop(topic, None)
 
     def publish_event(
-        self, topic: str, payload: PayloadLike | None, *, qos: int | None = None
+        self,
+        topic: str,
+        payload: PayloadLike | None,
+        *,
+        qos: int | None = None,
+        expires: bool = True,
     ) -> None:
-        """A transient, never retained message; buffered (bounded) while disconnected."""
+        """A transient, never retained message; buffered (bounded) while disconnected.
+
+        ``expires=False`` exempts it from the max_event_age_s rule and from overflow while
+        expiring messages remain (used for actions' "off" publishes: a late off is fine,
+        a lost one leaves a light on).
+        """
         if self._closing:
             return
         event = _Event(
@@ -197,12 +210,22 @@ class MqttSink:
             to_bytes(payload),
             self.settings.event_qos if qos is None else qos,
             time.monotonic(),
+            expires,
         )
         if len(self._events) >= max(self.settings.buffer_size, 1):
-            self._events.popleft()  # the oldest is the least useful one
-            self.stats.dropped_overflow += 1
+            self._drop_oldest_event()
         self._events.append(event)
         self._kick()
+
+    def _drop_oldest_event(self) -> None:
+        """Overflow: drop the oldest message that may expire (the least useful one)."""
+        for index, queued in enumerate(self._events):
+            if queued.expires:
+                del self._events[index]
+                break
+        else:
+            self._events.popleft()
+        self.stats.dropped_overflow += 1
 
     def subscribe(self, topic_filter: str, *, qos: int = 1) -> None:
         """Subscribe now if connected, and again after every reconnect."""
@@ -328,6 +351,7 @@ class MqttSink:
         raise _Stop
 
     def _set_connected(self, client: aiomqtt.Client) -> None:
+        _set_nodelay(client)
         if self._ever_connected:
             self.stats.reconnects += 1
         self._ever_connected = True
@@ -394,7 +418,7 @@ class MqttSink:
 
     async def _publish_next_event(self, client: aiomqtt.Client) -> None:
         event = self._events[0]
-        if time.monotonic() - event.enqueued > self.settings.max_event_age_s:
+        if event.expires and time.monotonic() - event.enqueued > self.settings.max_event_age_s:
             self._events.popleft()
             self.stats.dropped_stale += 1
             self.stats.queued = len(self._events)
@@ -484,6 +508,15 @@ class MqttSink:
             task.cancel()
         if self._callback_tasks:
             await asyncio.gather(*self._callback_tasks, return_exceptions=True)
+
+
+def _set_nodelay(client: aiomqtt.Client) -> None:
+    """Turn off Nagle's algorithm: every event is a small packet, and Nagle holds each one
+    until the previous is acknowledged (tens of ms with delayed ACKs; bench/RESULTS.md)."""
+    with contextlib.suppress(Exception):  # TLS/odd sockets: latency only, never fatal
+        sock = client._client.socket()
+        if isinstance(sock, socket.socket):  # ssl.SSLSocket is one too
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def _drop_socket(client: aiomqtt.Client) -> None:

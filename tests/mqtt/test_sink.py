@@ -210,6 +210,23 @@ async def test_stale_events_are_dropped_and_counted(
     assert h.sink.stats.dropped_stale == 3
 
 
+async def test_never_expiring_events_survive_a_long_outage(
+    mosquitto: Mosquitto, subscriber: Subscribe, make_sink: MakeSink
+) -> None:
+    h = await make_sink(settings_for(mosquitto, max_event_age_s=0.2, buffer_size=2), start=False)
+    h.sink.publish_event("lamp/set", "OFF", expires=False)
+    h.sink.publish_event("tiktok/alice/gift", {"n": "late gift"})
+    h.sink.publish_event("tiktok/alice/gift", {"n": "overflow"})  # pushes out the gift, not OFF
+    await asyncio.sleep(0.5)  # every message is now older than max_event_age_s
+
+    rec = await subscriber(mosquitto, "#")
+    h.start()
+    await rec.wait_for("lamp/set", lambda m: m.text == "OFF")
+    await h.sink.wait_idle()
+    assert rec.on("tiktok/alice/gift") == []
+    assert (h.sink.stats.dropped_stale, h.sink.stats.dropped_overflow) == (1, 1)
+
+
 async def test_overflow_drops_the_oldest(
     mosquitto: Mosquitto, subscriber: Subscribe, make_sink: MakeSink
 ) -> None:

@@ -1,0 +1,135 @@
+"""Helpers of the action tests: rules from YAML, a recording sink, event dicts."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from bridge.actions.config_section import parse_actions
+from bridge.actions.rules import ActionsSettings
+from bridge.mqtt.payloads import PayloadLike, to_bytes
+
+_ids = itertools.count(7_300_000_000_000_000_001)
+
+
+def settings(text: str) -> ActionsSettings:
+    """An `actions:` mapping in YAML → checked, built settings (fails the test if invalid)."""
+    built, problems = parse_actions(yaml.safe_load(text))
+    assert problems == [], problems
+    assert built is not None
+    return built
+
+
+@dataclass
+class Sent:
+    topic: str
+    payload: bytes
+    qos: int | None
+    retained: bool
+    at: float
+    expires: bool = True  # False: kept through a broker outage however long (an "off")
+
+    @property
+    def text(self) -> str:
+        return self.payload.decode()
+
+
+@dataclass
+class RecordingSink:
+    """Stands in for MqttSink: records publishes with their (monotonic) time."""
+
+    sent: list[Sent] = field(default_factory=list)
+    subscribed: list[str] = field(default_factory=list)
+
+    def set_state(self, topic: str, payload: PayloadLike | None, *, qos: int = 1) -> None:
+        self.sent.append(Sent(topic, to_bytes(payload), qos, True, time.monotonic()))
+
+    def publish_event(
+        self,
+        topic: str,
+        payload: PayloadLike | None,
+        *,
+        qos: int | None = None,
+        expires: bool = True,
+    ) -> None:
+        self.sent.append(Sent(topic, to_bytes(payload), qos, False, time.monotonic(), expires))
+
+    def subscribe(self, topic_filter: str, *, qos: int = 1) -> None:
+        self.subscribed.append(topic_filter)
+
+    def on(self, topic: str) -> list[Sent]:
+        return [s for s in self.sent if s.topic == topic]
+
+    def reports(self) -> list[dict[str, Any]]:
+        import json
+
+        return [json.loads(s.payload)["data"] for s in self.on("tiktok/bridge/event")]
+
+
+def user(
+    nickname: str = "Viewer", *, moderator: bool = False, subscriber: bool = False
+) -> dict[str, Any]:
+    return {
+        "id": "7100000000000000042",
+        "unique_id": "viewer42",
+        "nickname": nickname,
+        "is_moderator": moderator,
+        "is_subscriber": subscriber,
+    }
+
+
+def gift(
+    name: str = "Rose",
+    *,
+    count: int = 1,
+    each: int = 1,
+    tier: str = "gift_small",
+    nickname: str = "Viewer",
+    final: bool = True,
+    gift_id: str = "5655",
+) -> dict[str, Any]:
+    return {
+        "type": "gift",
+        "event_type": tier,
+        "msg_id": str(next(_ids)),
+        "streamer": "alice",
+        "user": user(nickname),
+        "gift": {"id": gift_id, "name": name, "diamonds_each": each},
+        "count": count,
+        "diamonds": count * each,
+        "final": final,
+    }
+
+
+def chat(text: str, **user_flags: Any) -> dict[str, Any]:
+    nickname = user_flags.pop("nickname", "Viewer")
+    return {
+        "type": "chat",
+        "event_type": "chat",
+        "msg_id": str(next(_ids)),
+        "user": user(nickname, **user_flags),
+        "text": text,
+    }
+
+
+def like(count: int, total: int = 0) -> dict[str, Any]:
+    return {"type": "like", "event_type": "like", "msg_id": str(next(_ids)),
+            "user": None, "count": count, "total": total}  # fmt: skip
+
+
+def simple(kind: str, **fields: Any) -> dict[str, Any]:
+    return {"type": kind, "event_type": fields.pop("event_type", kind), **fields}
+
+
+class Clock:
+    """A settable time source for cooldown and cap tests."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
