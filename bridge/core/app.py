@@ -389,6 +389,9 @@ class Bridge:
         data: Data = {
             "uptime_s": round(time.monotonic() - self._started),
             "rss_mb": _rss_mb(),
+            # Leak watch for months-long runs (docs/reliability.md soak): a growing task
+            # count means a supervisor or sink is not cleaning up after reconnects.
+            "tasks": len(asyncio.all_tasks()),
             "mqtt": {"connected": self.sink.connected, **self.sink.stats.as_dict()},
             "tiktok": {
                 "calls": dict(self.budget.calls),
