@@ -1,0 +1,174 @@
+"""`tiktok2mqtt record STREAMER -o FILE -c config.yaml`: bridge normally and keep the traffic.
+
+Everything the streamer's push session delivers is appended to FILE with timestamps
+(bridge.tiktok.recording, docs/recording.md) while the bridge publishes to MQTT as usual;
+`tiktok2mqtt replay FILE` plays it back later (bug reports, testing automations).
+
+The recorder taps the bridge's own session, so TikTok sees one connection, not two: a
+second socket to the same room would double the sign-server calls that rate limits count.
+Until PushSession offers a raw-frame hook, the tap sees decoded batches (kind 3 records),
+not the wire bytes (kind 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import signal
+import sys
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+
+from bridge import __version__
+from bridge.commands.check_config import print_invalid
+from bridge.commands.run import ENV_CONFIG, secrets_of
+from bridge.config import Config, ConfigInvalid, load_config
+from bridge.core.app import Bridge
+from bridge.core.settings import StreamerSettings
+from bridge.mqtt.topics import TopicError, check_name
+from bridge.service.logging import setup_logging
+from bridge.tiktok.budget import CallBudget
+from bridge.tiktok.client import PushSession, TikTokClient
+from bridge.tiktok.pb import webcast_pb2 as pb
+from bridge.tiktok.recording import Kind, RecordingWriter
+from bridge.tiktok.settings import TikTokSettings
+from bridge.tiktok.users import normalise_unique_id
+
+NAME = "record"
+HELP = "bridge one streamer normally and record its push traffic to a file for `replay`"
+
+log = logging.getLogger("bridge.record")
+Tap = Callable[[Kind, bytes], None]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("streamer", help="TikTok user to record (@name or name)")
+    parser.add_argument("-o", "--output", required=True, metavar="FILE", help="recording file")
+    parser.add_argument(
+        "-c", "--config", default="config.yaml", metavar="FILE",
+        help=f"configuration file (default: ${ENV_CONFIG} or config.yaml)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--duration", type=float, default=None, metavar="SECONDS",
+        help="stop after this long (default: until Ctrl-C)",
+    )  # fmt: skip
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        user = check_name(normalise_unique_id(args.streamer), "streamer")
+    except (ValueError, TopicError) as exc:
+        print(f"tiktok2mqtt record: {exc}", file=sys.stderr)
+        return 2
+    try:
+        config = load_config(args.config)
+    except ConfigInvalid as exc:
+        return print_invalid(exc)
+    return asyncio.run(_main(config, user, Path(args.output), args.duration))
+
+
+async def _main(config: Config, user: str, output: Path, duration: float | None) -> int:
+    redactor = setup_logging(config.logging)
+    redactor.register(*secrets_of(config))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    if duration is not None:
+        loop.call_later(duration, stop.set)
+    print(f"recording @{user} to {output} (Ctrl-C to stop)", file=sys.stderr)
+    count = await record_session(config, user, output, stop)
+    print(f"{count} records written to {output}", file=sys.stderr)
+    return 0
+
+
+async def record_session(config: Config, user: str, output: Path, stop: asyncio.Event) -> int:
+    """Run the bridge (with ``user`` watched) until ``stop``; returns the records written."""
+    config = with_streamer(config, user)
+    header = {
+        "streamer": user,
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "recorder": f"tiktok2mqtt {__version__}",
+        "mode": "sign_server" if config.tiktok.uses_sign_server else "direct",
+    }
+    with RecordingWriter(output, header) as writer:
+        bridge = Bridge(config)
+        await bridge.client.aclose()  # replaced before it ever opened a connection
+        bridge.client = RecordingClient(
+            config.tiktok, budget=bridge.budget, user=user, tap=writer.write
+        )
+        await bridge.run(stop)
+        return writer.count
+
+
+def with_streamer(config: Config, user: str) -> Config:
+    """``config`` watching ``user`` too (with default options when it is not configured)."""
+    if config.streamer(user) is not None:
+        return config
+    return dataclasses.replace(config, streamers=(*config.streamers, StreamerSettings(user=user)))
+
+
+class RecordingClient(TikTokClient):
+    """The bridge's TikTok client, with push sessions of one streamer tapped."""
+
+    def __init__(
+        self, settings: TikTokSettings, *, budget: CallBudget, user: str, tap: Tap
+    ) -> None:
+        super().__init__(settings, budget=budget)
+        self._user = user
+        self._tap = tap
+
+    def open_push(self, room_id: int, *, user: str) -> PushSession:
+        session = super().open_push(room_id, user=user)
+        if normalise_unique_id(user) != self._user:
+            return session
+        return TappedSession(session, self._tap)
+
+
+class TappedSession(PushSession):
+    """Delegates everything to the client's real session and records what it yields.
+
+    No ``super().__init__()`` on purpose: ``inner`` owns the socket and the statistics;
+    this object only shares them (``stats`` is the same object, updated in place).
+    """
+
+    def __init__(self, inner: PushSession, tap: Tap) -> None:
+        self._inner = inner
+        self._tap = tap
+        self.room_id = inner.room_id
+        self.settings = inner.settings
+        self.stats = inner.stats
+        self.initial: pb.FetchResult | None = None
+
+    async def __aenter__(self) -> PushSession:
+        await self._inner.__aenter__()
+        self.initial = self._inner.initial
+        self.heartbeat_interval_s = self._inner.heartbeat_interval_s
+        if self.initial is not None:
+            self._tap(Kind.FETCH_RESULT, self.initial.SerializeToString())
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._inner.__aexit__(exc_type, exc, tb)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    def __aiter__(self) -> AsyncIterator[pb.FetchResult]:
+        return self._tapped()
+
+    async def _tapped(self) -> AsyncIterator[pb.FetchResult]:
+        async for result in self._inner:
+            self._tap(Kind.BATCH, result.SerializeToString())
+            yield result
