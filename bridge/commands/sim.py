@@ -49,9 +49,10 @@ def run(args: argparse.Namespace) -> int:
 
 async def _serve(args: argparse.Namespace) -> None:
     users = [u.lstrip("@") for u in args.user] or ["sim_streamer"]
-    sim = TikTokSimulator(
-        args.host, args.port, config=SimConfig(heartbeat_timeout_s=args.heartbeat_timeout)
-    )
+    timeout = args.heartbeat_timeout
+    # Announce an interval the client can keep within the timeout (TikTok's default is 10 s).
+    config = SimConfig(heartbeat_timeout_s=timeout, ping_interval_s=min(10.0, timeout / 3))
+    sim = TikTokSimulator(args.host, args.port, config=config)
     async with sim:
         for user in users:
             sim.add_user(user, live=args.scenario is None or user != users[0])

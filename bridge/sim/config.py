@@ -15,7 +15,7 @@ class SimConfig:
     # exact value is not published; peers heartbeat every 5-10 s, so 30 s is generous.
     heartbeat_timeout_s: float = 30.0
     # Announced in the Handshake-Options response header (TTL-py reads ping-interval).
-    ping_interval_s: int = 10
+    ping_interval_s: float = 10.0
     # Whether gzip'd msg frames carry the compress_type header: "never" leaves only the
     # gzip magic bytes (TLC/PT detection), "alternate" flips per frame (both detections).
     compress_header: CompressHeader = "always"
@@ -38,6 +38,15 @@ class SimConfig:
     need_ack: bool = True
     # Send `im_enter_room_resp` after a valid `im_enter_room`.
     enter_room_resp: bool = True
+
+    def __post_init__(self) -> None:
+        # A server never announces a heartbeat interval it would drop the socket for:
+        # a client that obeys Handshake-Options must be able to stay connected.
+        if self.ping_interval_s >= self.heartbeat_timeout_s:
+            raise ValueError(
+                f"ping_interval_s ({self.ping_interval_s}) must be shorter than "
+                f"heartbeat_timeout_s ({self.heartbeat_timeout_s})"
+            )
 
 
 @dataclass(slots=True)

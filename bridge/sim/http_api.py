@@ -209,7 +209,7 @@ class HttpApi:
             now=ids.now_ms(),
             need_ack=True,
             is_first=True,
-            heartbeat_duration=config.ping_interval_s * 1000,
+            heartbeat_duration=round(config.ping_interval_s * 1000),
             push_server=self.host.push_server,
             history_no_more=True,
         )

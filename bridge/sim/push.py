@@ -117,9 +117,9 @@ async def serve_websocket(
         return
     response = protocol.accept(events[0])
     if response.status_code == 101:
-        timeout = int(host.config.heartbeat_timeout_s)
+        config = host.config
         response.headers["Handshake-Options"] = (
-            f"ping-interval={host.config.ping_interval_s}; ping-timeout={timeout}"
+            f"ping-interval={config.ping_interval_s:g}; ping-timeout={config.heartbeat_timeout_s:g}"
         )
     protocol.send_response(response)
     for data in protocol.data_to_send():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -59,6 +59,20 @@ class ConnectionRecord:
         return next((v for k, v in self.headers if k.lower() == lname), None)
 
 
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    """One HTTP request or WebSocket upgrade, as answered (tests check timing and order)."""
+
+    at: float  # time.time(): comparable with RateLimit-Reset and published retry_at
+    method: str
+    path: str
+    status: int  # 101 for an accepted WebSocket upgrade
+
+
+# Bounded: a demo or bench simulator may run for hours.
+REQUEST_LOG_SIZE = 10_000
+
+
 @dataclass(slots=True)
 class Stats:
     http_requests: Counter[str] = field(default_factory=Counter)  # by path
@@ -72,6 +86,7 @@ class Stats:
     acks_ok: int = 0
     acks_bad: int = 0
     heartbeat_timeouts: int = 0
+    requests: deque[RequestRecord] = field(default_factory=lambda: deque(maxlen=REQUEST_LOG_SIZE))
 
 
 class Signal:

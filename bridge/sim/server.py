@@ -13,7 +13,7 @@ from bridge.sim.config import Faults, SimConfig
 from bridge.sim.http_api import HttpApi
 from bridge.sim.httpd import BadRequest, HttpResponse, read_request, wants_keep_alive
 from bridge.sim.push import WS_PATHS, check_handshake, is_push_path, serve_websocket
-from bridge.sim.records import ConnectionRecord, Stats
+from bridge.sim.records import ConnectionRecord, RequestRecord, Stats
 from bridge.sim.rooms import SimRoom, make_room
 from bridge.sim.scenario import Scenario, play
 from bridge.tiktok.settings import Endpoints
@@ -205,6 +205,9 @@ class TikTokSimulator:
 
     # ------------------------------------------------------------ serving
 
+    def _log_request(self, method: str, path: str, status: int) -> None:
+        self.stats.requests.append(RequestRecord(time.time(), method, path, status))
+
     def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.get_running_loop().create_task(self._serve(reader, writer))
         self._tasks.add(task)
@@ -219,8 +222,8 @@ class TikTokSimulator:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             await self._serve_requests(reader, writer)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
+        except (OSError, asyncio.IncompleteReadError):
+            pass  # the peer went away (reset, ENOTCONN on a half-open socket...): normal
         except BadRequest as exc:
             writer.write(HttpResponse(400, str(exc).encode()).serialize(keep_alive=False))
         except Exception:  # one broken connection must never take the simulator down
@@ -237,6 +240,8 @@ class TikTokSimulator:
                 return
             if is_push_path(request.path):
                 rejection = check_handshake(self, request)
+                status = 101 if rejection is None else rejection.status
+                self._log_request(request.method, request.path, status)
                 if rejection is None:
                     await serve_websocket(self, request, reader, writer)
                     return
@@ -245,6 +250,7 @@ class TikTokSimulator:
                 await writer.drain()
                 return
             response = self._api.handle(request)
+            self._log_request(request.method, request.path, response.status)
             keep = wants_keep_alive(request)
             writer.write(response.serialize(keep_alive=keep))
             await writer.drain()

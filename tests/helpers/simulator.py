@@ -22,7 +22,8 @@ if TYPE_CHECKING:  # imported lazily: this plugin loads for every test folder
 async def simulator() -> AsyncIterator[TikTokSimulator]:
     from bridge.sim import SimConfig, TikTokSimulator
 
-    sim = TikTokSimulator(config=SimConfig(heartbeat_timeout_s=5.0))
+    # Short timeout for fast failure tests, and an announced interval the client can keep.
+    sim = TikTokSimulator(config=SimConfig(heartbeat_timeout_s=5.0, ping_interval_s=1))
     await sim.start()
     try:
         yield sim

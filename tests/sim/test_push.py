@@ -43,7 +43,8 @@ async def test_accepted_socket_announces_handshake_options(simulator: TikTokSimu
     ws = await open_socket(simulator.endpoints.websocket, room_id, simulator.mint_ttwid())
     assert ws.response is not None
     options = ws.response.headers["Handshake-Options"]
-    assert "ping-interval=10" in options and "ping-timeout=" in options
+    interval = simulator.config.ping_interval_s
+    assert f"ping-interval={interval:g}" in options and "ping-timeout=" in options
     await ws.close()
 
 
@@ -151,7 +152,7 @@ async def test_every_heartbeat_is_answered_and_recorded(simulator: TikTokSimulat
 
 
 async def test_socket_closed_when_heartbeats_stop() -> None:
-    config = SimConfig(heartbeat_timeout_s=0.3)
+    config = SimConfig(heartbeat_timeout_s=0.3, ping_interval_s=0.1)
     async with TikTokSimulator(config=config) as sim:
         room_id = _live(sim)
         ws = await joined(sim.endpoints.websocket, room_id, sim.mint_ttwid())
@@ -336,3 +337,9 @@ async def test_real_payload_replayed_byte_for_byte(simulator: TikTokSimulator) -
     assert result.messages[0].payload == payload
     assert result.messages[0].msg_id == m.common_of(payload)[1] > 2**53
     await ws.close()
+
+
+def test_announced_heartbeat_interval_must_fit_the_timeout() -> None:
+    # A server that announced 10 s and dropped sockets after 5 s would fault obedient clients.
+    with pytest.raises(ValueError, match="ping_interval_s"):
+        SimConfig(heartbeat_timeout_s=5.0, ping_interval_s=10.0)

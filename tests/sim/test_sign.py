@@ -33,7 +33,8 @@ async def test_fetch_returns_protobuf_and_cookies(
     assert result.cursor and result.internal_ext and result.need_ack and result.is_first
     assert result.push_server == simulator.push_server
     assert result.push_server.endswith("/webcast/im/ws_proxy/ws_reuse_supplement/")
-    assert dict(result.route_params) and result.heartbeat_duration == 10000
+    interval_ms = round(simulator.config.ping_interval_s * 1000)
+    assert dict(result.route_params) and result.heartbeat_duration == interval_ms
     assert [msg.method for msg in result.messages] == [m.CHAT]
     cookie = resp.headers["X-Set-TT-Cookie"]
     assert cookie.startswith("ttwid=") and "tt_csrf_token=" in cookie
