@@ -84,8 +84,11 @@ def build_tiktok(t: Doc) -> TikTokSettings:
 
 
 def build_supervisor(t: Doc) -> SupervisorSettings:
+    # tiktok.supervision's keys are named like the SupervisorSettings fields.
     return SupervisorSettings(
-        live_poll_interval_s=t["live_poll_interval_s"], calls_per_minute=t["calls_per_minute"]
+        live_poll_interval_s=t["live_poll_interval_s"],
+        calls_per_minute=t["calls_per_minute"],
+        **t["supervision"],
     )
 
 

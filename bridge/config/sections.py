@@ -237,12 +237,106 @@ def homeassistant_rules(ha: Any, doc: Mapping[str, Any]) -> Iterator[Problem]:
 
 _HTTP = ("http", "https")
 
+
+def _sup(name: str) -> Any:
+    return default(SupervisorSettings, name)
+
+
+# How each streamer's supervisor polls, backs off and gives up for a while (issue 3).
+# Floors keep a mistyped value from hammering TikTok; tests build SupervisorSettings directly.
+SUPERVISION = Section(
+    doc="Timings of the per-streamer supervision: polling, back-off, watchdog, caps. "
+    "The defaults are polite to TikTok; lowering them risks rate limits and IP blocks.",
+    children={
+        "live_poll_jitter": Number(
+            doc="Random spread of every poll interval, as a fraction (0.2 = ±20 %), so many "
+            "streamers do not poll in lock-step.",
+            default=_sup("live_poll_jitter"),
+            minimum=0,
+            maximum=0.5,
+        ),
+        "ended_poll_interval_s": Number(
+            doc="Poll interval right after a stream ended (streamers often restart within a "
+            "minute); used for `ended_polls` polls, then `live_poll_interval_s` again.",
+            default=_sup("ended_poll_interval_s"),
+            minimum=10,
+            maximum=3600,
+        ),
+        "ended_polls": Number(
+            doc="How many polls after a stream end use `ended_poll_interval_s` (0: none).",
+            default=_sup("ended_polls"),
+            integer=True,
+            minimum=0,
+            maximum=20,
+        ),
+        "cold_start_stagger_s": Number(
+            doc="Delay between the first checks of consecutive streamers at start-up, so a "
+            "restart does not fire every streamer's calls at once.",
+            default=_sup("cold_start_stagger_s"),
+            minimum=0,
+            maximum=300,
+        ),
+        "backoff_initial_s": Number(
+            doc="First retry delay after a transient failure (connection lost, sign server "
+            "down); doubles per failure, with full jitter.",
+            default=_sup("backoff_initial_s"),
+            minimum=1,
+            maximum=300,
+        ),
+        "backoff_max_s": Number(
+            doc="Longest retry delay after transient failures; also the wait after "
+            "`not_found`, `age_restricted`, `auth_expired` and `reconnect_limited`.",
+            default=_sup("backoff_max_s"),
+            minimum=10,
+            maximum=86_400,
+        ),
+        "blocked_backoff_s": Number(
+            doc="Wait after TikTok blocked us (DEVICE_BLOCKED, refused handshake, captcha), "
+            "with jitter. Retrying a block soon makes it worse.",
+            default=_sup("blocked_backoff_s"),
+            minimum=60,
+            maximum=86_400,
+        ),
+        "healthy_after_s": Number(
+            doc="A connection must stay up this long before the back-off starts again at "
+            "`backoff_initial_s` (stops flapping connections from retrying fast).",
+            default=_sup("healthy_after_s"),
+            minimum=10,
+            maximum=86_400,
+        ),
+        "silent_check_s": Number(
+            doc="Connected but no event for this long: re-check that the stream is live. "
+            "Not live: the stream ended. Live but no message frame at all: reconnect.",
+            default=_sup("silent_check_s"),
+            minimum=30,
+            maximum=86_400,
+        ),
+        "max_reconnects_per_hour": Number(
+            doc="Connection attempts per streamer in a rolling hour; beyond it the streamer "
+            "waits `backoff_max_s` (status `reconnect_limited`, a `watch_error` event).",
+            default=_sup("max_reconnects_per_hour"),
+            integer=True,
+            minimum=1,
+            maximum=120,
+        ),
+        "not_found_confirmations": Number(
+            doc='For an account that was found before, how many "user not found" answers '
+            "in a row it takes to publish `not_found` (TikTok sometimes says so while live).",
+            default=_sup("not_found_confirmations"),
+            integer=True,
+            minimum=1,
+            maximum=20,
+        ),
+    },
+)
+
 TIKTOK = Section(
     doc="How the bridge talks to TikTok (shared by all streamers).",
     hints={
         "sign_api_key": "use tiktok.sign_server.api_key",
         "session_id": "use tiktok.session.session_id",
         "session_file": "use tiktok.session.session_id (with !secret)",
+        **{name: f"use tiktok.supervision.{name}" for name in SUPERVISION.children},
     },
     children={
         "connection": Text(
@@ -307,6 +401,7 @@ TIKTOK = Section(
             minimum=1,
             maximum=600,
         ),
+        "supervision": SUPERVISION,
         "heartbeat_interval_s": Number(
             doc="WebSocket heartbeat interval, unless TikTok asks for another one.",
             default=default(TikTokSettings, "heartbeat_interval_s"),
@@ -389,6 +484,18 @@ def tiktok_rules(tiktok: Any, doc: Mapping[str, Any]) -> Iterator[Problem]:
             "tiktok.stale_after_s",
             f"must be at least twice tiktok.heartbeat_interval_s ({heartbeat:g}), "
             "or quiet but healthy connections would be dropped",
+        )
+    yield from _supervision_rules(tiktok["supervision"])
+
+
+def _supervision_rules(sup: Any) -> Iterator[Problem]:
+    if not isinstance(sup, Mapping):
+        return
+    initial, maximum = sup["backoff_initial_s"], sup["backoff_max_s"]
+    if isinstance(initial, float) and isinstance(maximum, float) and maximum < initial:
+        yield Problem(
+            "tiktok.supervision.backoff_max_s",
+            f"must be at least tiktok.supervision.backoff_initial_s ({initial:g})",
         )
 
 

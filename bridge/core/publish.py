@@ -35,7 +35,15 @@ log = logging.getLogger(__name__)
 STATE_MIN_INTERVAL_S = 1.0
 # Errors that get a bridge/event watch_error (the others are routine).
 WATCH_ERRORS = frozenset(
-    {"rate_limited", "not_found", "age_restricted", "blocked", "sign_unavailable", "auth_expired"}
+    {
+        "rate_limited",
+        "not_found",
+        "age_restricted",
+        "blocked",
+        "sign_unavailable",
+        "auth_expired",
+        "reconnect_limited",
+    }
 )
 
 

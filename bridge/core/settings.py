@@ -64,3 +64,12 @@ class SupervisorSettings:
     backoff_max_s: float = 300.0
     healthy_after_s: float = 600.0  # back-off resets only after this long connected
     silent_check_s: float = 300.0  # connected but no event for this long => live re-check
+    # Streamers often restart within a minute of ending: poll faster for a few rounds.
+    ended_poll_interval_s: float = 20.0
+    ended_polls: int = 3
+    # Blocked (DEVICE_BLOCKED, handshake refused, captcha): retrying soon deepens IP scoring.
+    blocked_backoff_s: float = 900.0
+    # Connection attempts per streamer and rolling hour; beyond it wait backoff_max_s.
+    max_reconnects_per_hour: int = 12
+    # "user not found" for an account seen before counts only after this many in a row.
+    not_found_confirmations: int = 3

@@ -14,6 +14,11 @@ to the stream (room id), not to the connection, so its msg_id de-duplication swa
 history TikTok replays after a reconnect.
 
 Never dies: every exception becomes a published status and a delay.
+
+Politeness towards TikTok (peer-issues C1/C5/R3): a stream end is followed by a few faster
+polls (streamers often restart at once), blocks wait ``blocked_backoff_s``, connection
+attempts are capped per streamer and hour, and one "user not found" for an account that
+existed before is not believed until ``not_found_confirmations`` answers in a row say so.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import contextlib
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -35,6 +41,7 @@ from bridge.tiktok.client import PushSession, RoomInfo, TikTokClient
 log = logging.getLogger(__name__)
 
 TICK_S = 0.25  # drives like windows, gift streak timeouts and throttled state publishing
+CAP_WINDOW_S = 3600.0  # max_reconnects_per_hour counts attempts in this rolling window
 
 
 @dataclass(slots=True)
@@ -53,6 +60,19 @@ class _StreamEnded(Exception):
         super().__init__(reason)
         self.reason = reason
         self.announced = announced  # the stream event came from TikTok (control message)
+
+
+class ReconnectCapped(errors.TikTokError):
+    """Too many connection attempts in the last hour: wait ``backoff_max_s`` (peer R3)."""
+
+    status = "reconnect_limited"
+    transient = False
+
+
+class UnconfirmedNotFound(errors.TikTokError):
+    """A "user not found" for an account seen before, not yet confirmed (peer C3, TLC#323)."""
+
+    status = "error"
 
 
 class Backoff:
@@ -108,6 +128,10 @@ class StreamerSupervisor:
         self._wake = asyncio.Event()
         self._last_activity = time.monotonic()
         self._connected_at: float | None = None
+        self._ended_polls_left = 0  # faster polls still due after a stream end
+        self._connect_attempts: deque[float] = deque()  # monotonic, last CAP_WINDOW_S only
+        self._seen_user = False  # the account resolved at least once (it exists)
+        self._not_found_streak = 0  # consecutive "user not found" answers
 
     # ---------------------------------------------------------------- public API
 
@@ -128,6 +152,11 @@ class StreamerSupervisor:
     def duplicates(self) -> int:
         current = self._processor.stats.duplicates if self._processor else 0
         return self.stats.duplicates + current
+
+    @property
+    def backoff_failures(self) -> int:
+        """Consecutive transient failures: how deep into the back-off the streamer is."""
+        return self._backoff.failures
 
     @property
     def live_room_id(self) -> int | None:
@@ -232,6 +261,22 @@ class StreamerSupervisor:
     async def _find_live_room(self) -> tuple[int, str | None] | None:
         """(room id, title if known) of the live stream, or None when not live."""
         try:
+            found = await self._look_up()
+        except errors.UserNotFound as exc:
+            self._not_found_streak += 1
+            needed = self.sup.not_found_confirmations
+            if self._seen_user and self._not_found_streak < needed:
+                # TikTok answers user_not_found for live accounts now and then (TLC#323).
+                raise UnconfirmedNotFound(
+                    f"{exc} (unconfirmed, {self._not_found_streak} of {needed})"
+                ) from None
+            raise
+        self._seen_user = True
+        self._not_found_streak = 0
+        return found
+
+    async def _look_up(self) -> tuple[int, str | None] | None:
+        try:
             if self.settings.room_id is not None:
                 room_id = self.settings.room_id
                 return (room_id, None) if await self.client.check_live(room_id) else None
@@ -253,6 +298,7 @@ class StreamerSupervisor:
     # ---------------------------------------------------------------- one connection
 
     async def _watch(self, room_id: int, title: str | None) -> None:
+        self._count_connect_attempt()
         if self._processor is None or self._processor.room_id != room_id:
             await self._start_stream(room_id, title)
         processor = self._processor
@@ -299,7 +345,7 @@ class StreamerSupervisor:
     ) -> None:
         # The silence watchdog runs beside the reader so a quiet socket is re-checked.
         reader = asyncio.create_task(self._read(session, processor))
-        watchdog = asyncio.create_task(self._silence_watch(room_id))
+        watchdog = asyncio.create_task(self._silence_watch(session, room_id))
         try:
             done, _ = await asyncio.wait({reader, watchdog}, return_when=asyncio.FIRST_COMPLETED)
             for task in (watchdog, reader):  # a stream end reported by either wins
@@ -325,16 +371,41 @@ class StreamerSupervisor:
             if isinstance(event, StreamEvent) and event.kind == "ended":
                 raise _StreamEnded(event.reason or "ended", announced=True)
 
-    async def _silence_watch(self, room_id: int) -> None:
+    async def _silence_watch(self, session: PushSession, room_id: int) -> None:
+        """No event for ``silent_check_s``: ask TikTok whether the room is still live.
+
+        Not live: the stream ended without a control message. Live, but not a single ``msg``
+        frame in that time (only keepalives, or nothing at all): a zombie connection, so
+        reconnect. A quiet room still gets ``msg`` frames (viewer counts), so quiet chat
+        alone never causes a reconnect (all-chat PR#899 killed quiet rooms that way).
+        """
+        limit = self.sup.silent_check_s
         while True:
             quiet = time.monotonic() - self._last_activity
-            await asyncio.sleep(max(1.0, self.sup.silent_check_s - quiet))
-            if time.monotonic() - self._last_activity < self.sup.silent_check_s:
+            await asyncio.sleep(max(min(1.0, limit), limit - quiet))
+            quiet = time.monotonic() - self._last_activity
+            if quiet < limit:
                 continue
             log.info("%s: no event for %.0f s, re-checking live", self.user, quiet)
             if not await self.client.check_live(room_id):
                 raise _StreamEnded("offline")
+            last_msg = session.stats.last_msg_at or self._connected_at or 0.0
+            if time.monotonic() - last_msg >= limit:
+                raise errors.ConnectionLost(f"live, but no message for {quiet:.0f} s (zombie)")
             self._last_activity = time.monotonic()
+
+    def _count_connect_attempt(self) -> None:
+        """Record one connection attempt; ReconnectCapped when the hourly cap is reached."""
+        now = time.monotonic()
+        attempts = self._connect_attempts
+        while attempts and attempts[0] <= now - CAP_WINDOW_S:
+            attempts.popleft()
+        cap = self.sup.max_reconnects_per_hour
+        if len(attempts) >= cap:
+            raise ReconnectCapped(
+                f"{len(attempts)} connection attempts in the last hour (cap {cap})"
+            )
+        attempts.append(now)
 
     def _note_disconnect(self, session: PushSession) -> None:
         self.stats.decode_errors += session.stats.bad_frames
@@ -349,6 +420,8 @@ class StreamerSupervisor:
         """Live OFF. ``announced``: TikTok's control message already gave the stream event;
         otherwise (live check, pause, new room) the bridge publishes one itself."""
         processor, self._processor = self._processor, None
+        if reason not in ("paused", "new_room"):
+            self._ended_polls_left = self.sup.ended_polls  # a quick restart is likely
         if processor is not None:
             self.stats.decode_errors += processor.stats.bad
             self.stats.duplicates += processor.stats.duplicates
@@ -376,14 +449,21 @@ class StreamerSupervisor:
             self._on_rate_limit(exc, now)
             return
         if isinstance(exc, errors.TikTokError):
-            status = exc.status
-            delay = self._backoff.next_delay() if exc.transient else self.sup.backoff_max_s
+            status, delay = exc.status, self._error_delay(exc)
+            if isinstance(exc, errors.UserNotFound) and self.pub.state.live:
+                self._end_stream("not_found")  # confirmed: the account (and stream) is gone
             log.warning("%s: %s (%s); retry in %.0f s", self.user, status, exc, delay)
         else:
             status, delay = "error", self._backoff.next_delay()
             log.error("%s: unexpected error; retry in %.0f s", self.user, delay, exc_info=exc)
         self._resume_at = now + delay
         self.pub.set_status(status, reason=str(exc) or type(exc).__name__, retry_in=delay)
+
+    def _error_delay(self, exc: errors.TikTokError) -> float:
+        if isinstance(exc, errors.Blocked):
+            # Retrying a block soon deepens TikTok's IP scoring (peer C5): minutes, not seconds.
+            return jittered(self.sup.blocked_backoff_s, self.sup.live_poll_jitter, self._rng)
+        return self._backoff.next_delay() if exc.transient else self.sup.backoff_max_s
 
     def _on_rate_limit(self, exc: errors.RateLimited, now: float) -> None:
         delay = self._backoff.next_delay()
@@ -432,7 +512,11 @@ class StreamerSupervisor:
         self.pub.flush()
 
     def _poll_delay(self) -> float:
-        return jittered(self.sup.live_poll_interval_s, self.sup.live_poll_jitter, self._rng)
+        interval = self.sup.live_poll_interval_s
+        if self._ended_polls_left > 0:  # bounded burst right after a stream end
+            self._ended_polls_left -= 1
+            interval = min(interval, self.sup.ended_poll_interval_s)
+        return jittered(interval, self.sup.live_poll_jitter, self._rng)
 
     async def _sleep_until(self, deadline: float) -> None:
         await self._sleep(deadline - time.monotonic())
