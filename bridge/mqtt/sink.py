@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiomqtt
+import paho.mqtt.client as mqtt
 
 from bridge.mqtt.payloads import PayloadLike, to_bytes
 from bridge.mqtt.settings import MqttSettings
@@ -46,6 +47,10 @@ OnConnected = Callable[[], Awaitable[None] | None]
 OnOversize = Callable[[str, int, bool], None]
 
 _ONLINE = b"online"
+# QoS 0 events handed to paho per writer turn, and the pause when paho could not send
+# the previous run yet (a slow broker).
+_QOS0_RUN = 64
+_QOS0_BACKOFF_S = 0.005
 # Incoming messages waiting for the reader; beyond this aiomqtt logs and discards, so a
 # flood of commands cannot grow memory without bound.
 _MAX_INCOMING = 1000
@@ -423,12 +428,47 @@ class MqttSink:
             self.stats.dropped_stale += 1
             self.stats.queued = len(self._events)
             return
+        if event.qos == 0:
+            self._publish_qos0_run(client)
+            # Yield so paho's socket writer, the reader and the TikTok sockets run; if paho
+            # still holds unsent packets the broker is slow: wait, and let the bounded
+            # queue above (overflow, staleness) take the pressure instead of paho's.
+            await asyncio.sleep(_QOS0_BACKOFF_S if client._client.want_write() else 0)
+            return
         # Leave it queued until the broker took it: a broken connection retries it.
         await client.publish(event.topic, event.payload, qos=event.qos, retain=False)
         self.stats.published += 1
         if self._events and self._events[0] is event:  # not pushed out by overflow meanwhile
             self._events.popleft()
         self.stats.queued = len(self._events)
+
+    def _publish_qos0_run(self, client: aiomqtt.Client) -> None:
+        """Hand up to ``_QOS0_RUN`` QoS 0 events straight to paho.
+
+        QoS 0 has no acknowledgement to wait for, yet aiomqtt's ``publish`` awaits paho's
+        "written" callback (a task, a timeout and several loop turns per message): that
+        round trip was most of the bridge's CPU per event (bench/RESULTS.md, cost). An event
+        leaves the queue only once paho accepted it; a lost connection raises here and
+        the rest stays queued for the next session.
+        """
+        paho = client._client
+        now = time.monotonic()
+        max_age = self.settings.max_event_age_s
+        events = self._events
+        for _ in range(_QOS0_RUN):
+            if not events or events[0].qos != 0:
+                break
+            event = events[0]
+            if event.expires and now - event.enqueued > max_age:
+                events.popleft()
+                self.stats.dropped_stale += 1
+                continue
+            info = paho.publish(event.topic, event.payload, 0, False)
+            if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                raise aiomqtt.MqttCodeError(info.rc, "Could not publish message")
+            events.popleft()
+            self.stats.published += 1
+        self.stats.queued = len(events)
 
     # -- internals: reading ---------------------------------------------------------------
 
