@@ -35,6 +35,7 @@ class Plan:
     startups: int
     cost_rate: int
     cost_s: float
+    idle_default: list[int] = field(default_factory=list)  # streamers, at the 60 s default
 
 
 def plan(args: argparse.Namespace) -> Plan:
@@ -43,7 +44,7 @@ def plan(args: argparse.Namespace) -> Plan:
     else:
         # 2,000-8,000: where the zero-loss ceiling lies between the three rates.
         rates = [100, 1000, 2000, 4000, 6000, 8000, 10000]
-        p = Plan(3000, 3.0, 10.0, rates, 15.0, [1, 10, 50, 200], 20.0, 120.0, 5, 2000, 10.0)
+        p = Plan(3000, 3.0, 10.0, rates, 15.0, [1, 10, 50, 200], 20.0, 120.0, 5, 2000, 10.0, [50])
     if args.long:
         p.growth_s = 600.0
     if args.frames:
@@ -63,6 +64,7 @@ class Results:
     decode: dict[str, Any] = field(default_factory=dict)
     e2e: list[dict[str, Any]] = field(default_factory=list)
     loads: list[dict[str, Any]] = field(default_factory=list)
+    idle_default: list[dict[str, Any]] = field(default_factory=list)
     growth: dict[str, Any] = field(default_factory=dict)
     startup_s: list[float] = field(default_factory=list)
     cost: dict[str, Any] = field(default_factory=dict)
@@ -157,6 +159,13 @@ async def run_system(sections: set[str], p: Plan, results: Results) -> None:
                 f"{res.idle_rss_mb:.1f} MB; "
                 f"connected {res.connected}/{n} {res.conn_cpu_pct:.1f}% CPU "
                 f"{res.conn_rss_mb:.1f} MB; ready {res.ready_s:.2f} s"
+            )
+        for n in p.idle_default:
+            idle = await system.idle(n)
+            results.idle_default.append(asdict(idle))
+            print(
+                f"idle {n:>3} at the {idle.poll_s:g} s default poll: {idle.cpu_pct:.2f}% CPU "
+                f"{idle.rss_mb:.1f} MB ({idle.checks} live-check HTTP requests in the window)"
             )
         results.startup_s = await system.startup(p.startups)
         print(f"start-up to READY=1: {[round(t, 3) for t in results.startup_s]}")

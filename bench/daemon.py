@@ -28,13 +28,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.daemon")
     parser.add_argument("-c", "--config", required=True)
     parser.add_argument("--profile", default=None)
+    # Idle at the default poll interval: spreads the streamers' first checks (and so their
+    # poll phases) over one interval, as the product's own stagger does.
+    parser.add_argument("--stagger", type=float, default=0.0)
     args = parser.parse_args()
     try:
         config = load_config(args.config)
     except ConfigInvalid as exc:
         return print_invalid(exc)
     supervisor = dataclasses.replace(
-        config.supervisor, cold_start_stagger_s=0.0, calls_per_minute=100_000
+        config.supervisor, cold_start_stagger_s=args.stagger, calls_per_minute=100_000
     )
     config = dataclasses.replace(config, supervisor=supervisor)
     if args.profile is None:

@@ -124,7 +124,11 @@ class Daemon:
 
 
 def start_daemon(
-    config: Path, *, profile: Path | None = None, ready_timeout_s: float = 30.0
+    config: Path,
+    *,
+    profile: Path | None = None,
+    ready_timeout_s: float = 30.0,
+    stagger_s: float = 0.0,
 ) -> Daemon:
     """``python -m bench.daemon -c config`` with a NOTIFY_SOCKET; waits for READY=1."""
     sock_path = Path(tempfile.mkdtemp(prefix="bench-notify-")) / "notify.sock"
@@ -135,6 +139,8 @@ def start_daemon(
     cmd = [sys.executable, "-m", "bench.daemon", "-c", str(config)]
     if profile is not None:
         cmd += ["--profile", str(profile)]
+    if stagger_s:
+        cmd += ["--stagger", str(stagger_s)]
     started = time.monotonic()
     proc = subprocess.Popen(cmd, env=env, cwd=REPO, stderr=subprocess.PIPE)
     ready = _wait_ready(notify, started, ready_timeout_s, proc)

@@ -43,16 +43,17 @@ def targets(res: dict[str, Any]) -> list[Row]:
     e2e = {r["target_rate"]: r for r in res.get("e2e") or []}
     if 10000 in e2e:
         r = e2e[10000]
-        ok = r["lost"] == 0 and r["achieved_rate"] >= 9900
+        ok = r["lost"] == 0 and _kept_up(r)
         rows.append(
             [
                 "E2E 10,000 events/s, zero loss, one core",
-                "0 lost",
-                f"{_n(r['achieved_rate'])}/s received, {r['lost']:,} of {r['sent']:,} lost",
+                "0 lost, kept up",
+                f"{_n(r['achieved_rate'])}/s received ({_n(_sustained(r))}/s sustained), "
+                f"{r['lost']:,} of {r['sent']:,} lost",
                 _verdict(ok),
             ]
         )
-        ceiling = max((k for k, v in e2e.items() if v["lost"] == 0), default=None)
+        ceiling = max((k for k, v in e2e.items() if v["lost"] == 0 and _kept_up(v)), default=None)
         if ceiling is not None:
             rows.append(["(highest zero-loss rate measured)", "", f"{ceiling:,}/s", ""])
     if 1000 in e2e:
@@ -61,12 +62,24 @@ def targets(res: dict[str, Any]) -> list[Row]:
             ["E2E p99 latency at 1,000 events/s", "≤ 20 ms", f"{p99:.1f} ms", _verdict(p99 <= 20)]
         )
     loads = {r["streamers"]: r for r in res.get("loads") or []}
+    idle60 = {r["streamers"]: r for r in res.get("idle_default") or []}
+    if 50 in idle60:
+        # The target is about the product's defaults: the 60 s poll interval.
+        cpu = idle60[50]["cpu_pct"]
+        rows.append(
+            [
+                f"50 idle streamers: CPU (default {idle60[50]['poll_s']:g} s poll)",
+                "≤ 1 % of a core",
+                f"{cpu:.2f} %",
+                _verdict(cpu <= 1),
+            ]
+        )
     if 50 in loads:
         r = loads[50]
         rows.append(
             [
-                "50 idle streamers: CPU",
-                "≤ 1 % of a core",
+                "50 idle streamers: CPU (15 s poll, the shortest allowed)",
+                "(≤ 1 %)",
                 f"{r['idle_cpu_pct']:.2f} %",
                 _verdict(r["idle_cpu_pct"] <= 1),
             ]
@@ -214,6 +227,17 @@ def _decode(d: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _sustained(r: dict[str, Any]) -> float:
+    """Events/s from the first send to the last arrival (received/s ignores a backlog that
+    is delivered only after the sender stopped: zero loss, but seconds late)."""
+    span = r["send_seconds"] + (r["max_ms"] / 1000 if r["max_ms"] == r["max_ms"] else 0.0)
+    return float(r["received"] / span) if span > 0 else 0.0
+
+
+def _kept_up(r: dict[str, Any]) -> bool:
+    return _sustained(r) >= 0.95 * float(r["target_rate"])
+
+
 def _e2e(rows: list[dict[str, Any]]) -> list[str]:
     if not rows:
         return []
@@ -222,6 +246,7 @@ def _e2e(rows: list[dict[str, Any]]) -> list[str]:
             f"{r['target_rate']:,}",
             str(r["batch"]),
             _n(r["achieved_rate"]),
+            _n(_sustained(r)),
             f"{r['lost']:,} / {r['sent']:,}",
             _n(r["p50_ms"], 1),
             _n(r["p99_ms"], 1),
@@ -241,13 +266,16 @@ def _e2e(rows: list[dict[str, Any]]) -> list[str]:
         "simulator send, one wall clock. The simulator, mosquitto and the subscriber share the "
         "machine's cores with the daemon: when a rate is lost while the daemon's CPU is below "
         "100 %, the machine, not the daemon alone, ran out of cores; *CPU µs/event* is the "
-        "daemon's own cost.",
+        "daemon's own cost. *received/s* counts everything that arrived, however late; "
+        "*sustained/s* divides by the time from the first send to the last arrival, so a "
+        "rate that was only delivered from a growing backlog shows up there.",
         "",
         _table(
             [
                 "Target/s",
                 "msgs/frame",
                 "received/s",
+                "sustained/s",
                 "lost / sent",
                 "p50 ms",
                 "p99 ms",
@@ -300,6 +328,14 @@ def _loads(res: dict[str, Any]) -> list[str]:
             table,
         ),
     ]
+    for r in res.get("idle_default") or []:
+        lines += [
+            "",
+            f"Idle at the default {r['poll_s']:g} s poll interval, {r['streamers']} streamers "
+            f"(starts spread over one interval, window of one whole interval, "
+            f"{r['checks']} live-check HTTP requests in it): "
+            f"{r['cpu_pct']:.2f} % CPU, {r['rss_mb']:.1f} MB.",
+        ]
     if res.get("startup_s"):
         t = sorted(res["startup_s"])
         lines += [

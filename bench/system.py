@@ -23,6 +23,8 @@ from bridge.sim import SimConfig, SimRoom, TikTokSimulator
 
 # The shortest live poll interval the configuration allows: the worst idle case.
 POLL_S = 15
+# The product's default live poll interval (tiktok.live_poll_interval_s): the idle target.
+DEFAULT_POLL_S = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +142,49 @@ async def load(n: int, window_s: float) -> Load:
             await sim.stop()
     assert daemon.ready_after_s is not None
     return Load(n, daemon.ready_after_s, idle_cpu, idle_rss, connected, conn_cpu, conn_rss, rate)
+
+
+@dataclass(frozen=True, slots=True)
+class Idle:
+    streamers: int
+    poll_s: float
+    cpu_pct: float
+    rss_mb: float
+    checks: int  # HTTP requests the simulator served in the window (the live checks)
+
+
+async def idle(n: int, poll_s: float = DEFAULT_POLL_S) -> Idle:
+    """N streamers waiting for live at ``poll_s``, over one whole poll interval.
+
+    The streamers' start is spread over one interval (``--stagger``) and the window opens
+    after all have made their first check, so it holds each streamer's poll about once:
+    with every streamer starting at once, a window shorter than about two intervals would
+    see the synchronised polls either all or not at all.
+    """
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-idle60-") as tmp,
+        procs.mosquitto(Path(tmp)) as port,
+    ):
+        sim = TikTokSimulator(config=SimConfig(heartbeat_timeout_s=120))
+        await sim.start()
+        try:
+            users = [f"streamer_{i:03d}" for i in range(n)]
+            for u in users:
+                sim.add_user(u)
+            cfg = Path(tmp) / "config.yaml"
+            cfg.write_text(procs.config_text(port, sim.endpoints, users, Path(tmp), poll_s=poll_s))
+            daemon = await asyncio.to_thread(procs.start_daemon, cfg, stagger_s=poll_s / max(n, 1))
+            try:
+                proc = psutil.Process(daemon.pid)
+                await asyncio.sleep(poll_s + 3.0)  # every streamer started and checked once
+                before = sum(sim.stats.http_requests.values())
+                cpu, rss = await _cpu_window(proc, poll_s)
+                checks = sum(sim.stats.http_requests.values()) - before
+            finally:
+                await asyncio.to_thread(procs.stop_daemon, daemon)
+        finally:
+            await sim.stop()
+    return Idle(n, poll_s, cpu, rss, checks)
 
 
 async def growth(rate: int, seconds: float, sample_s: float = 5.0) -> Growth:

@@ -140,9 +140,6 @@ class PayloadTemplate:
     def render(self, context: Context) -> bytes:
         raise NotImplementedError
 
-    def render_text(self, context: Context) -> str:
-        return self.render(context).decode("utf-8")
-
 
 class TextPayload(PayloadTemplate):
     def __init__(self, template: Template) -> None:

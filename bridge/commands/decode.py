@@ -12,15 +12,16 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
-import json
 import re
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from bridge.core.settings import DEFAULT_GIFT_TIERS, GiftTier
 from bridge.events import Event, GiftEvent, StreamProcessor, gift_tier
 from bridge.events.processor import common_of
+from bridge.mqtt.payloads import encode_json
 from bridge.tiktok.frames import (
     FrameError,
     as_text,
@@ -84,7 +85,7 @@ def parse_tiers(spec: str) -> tuple[GiftTier, ...]:
 def read_input(path: str) -> bytes:
     """The bytes of ``path`` (``-`` = stdin), base64-decoded when the content is base64."""
     try:
-        data = sys.stdin.buffer.read() if path == "-" else open(path, "rb").read()  # noqa: SIM115
+        data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
     if not data.strip():
@@ -161,8 +162,7 @@ class _Printer:
             payload = event.to_dict()
             if self.streamer is not None:
                 payload["streamer"] = self.streamer
-            line = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-            out.write(line.encode("utf-8") + b"\n")
+            out.write(encode_json(payload) + b"\n")  # the bridge's own encoding
             self.count += 1
         out.flush()
 

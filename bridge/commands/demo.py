@@ -23,6 +23,7 @@ import sys
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from bridge.commands.live_view import LiveView, broker_hint, connect_view
@@ -133,8 +134,7 @@ def simulated_config(
     Built from YAML so it passes the same validation as a user's file; ``base`` (a user's
     configuration, for replay) contributes the streamer's options and the HA settings.
     """
-    ep = sim.endpoints
-    sign = f"{{url: '{ep.sign_server}'}}" if mode == "sign_server" else "{url: null}"
+    sign = f"{{url: '{sim.endpoints.sign_server}'}}" if mode == "sign_server" else "{url: null}"
     text = f"""
 mqtt: {{server: "{mqtt.server}", base_topic: "{mqtt.base_topic}"}}
 homeassistant: {{enabled: {"true" if discovery else "false"}}}
@@ -142,8 +142,7 @@ tiktok:
   connection: {mode}
   sign_server: {sign}
   calls_per_minute: 600
-  endpoints: {{www: "{ep.www}", webcast: "{ep.webcast}", websocket: "{ep.websocket}",
-              sign_server: "{ep.sign_server}"}}
+  endpoints: {sim.endpoints_yaml()}
 streamers: [{{user: "{streamer}", events: [{", ".join(events)}]}}]
 logging: {{level: warning, mqtt_level: "off"}}
 service: {{state_dir: "{state_dir}"}}
@@ -187,28 +186,25 @@ async def running_bridge(config: Config) -> AsyncIterator[Bridge]:
         await task
 
 
-async def _demo(args: argparse.Namespace) -> int:
-    try:
-        mqtt = mqtt_from_url(args.mqtt, base_topic=args.base_topic, client_id="tiktok2mqtt-demo")
-    except ValueError as exc:
-        print(f"tiktok2mqtt demo: {exc}", file=sys.stderr)
-        return 2
-    view = await _open_view(mqtt, args)
-    if view is None:
-        return EXIT_UNAVAILABLE
-    try:
-        with tempfile.TemporaryDirectory(prefix="tiktok2mqtt-demo-") as state:
-            await _play(args, mqtt, view, Path(state))
-    except ConfigInvalid as exc:  # only when a CLI value (e.g. --base-topic) is invalid
-        print(f"tiktok2mqtt demo: {'; '.join(str(p) for p in exc.problems)}", file=sys.stderr)
-        return 2
-    finally:
-        await view.stop()
-    view.print_summary(f"{mqtt.base_topic}/#", mqtt)
-    return 0
+@contextlib.asynccontextmanager
+async def simulated_bridge(
+    streamer: str, *, mqtt: MqttSettings, **options: Any
+) -> AsyncIterator[tuple[TikTokSimulator, Bridge]]:
+    """A simulator with ``streamer`` (offline) and the real Bridge watching it, with a
+    throw-away state directory; ``options`` go to :func:`simulated_config`."""
+    with tempfile.TemporaryDirectory(prefix="tiktok2mqtt-sim-") as state:
+        async with TikTokSimulator() as sim:
+            sim.add_user(streamer)
+            config = simulated_config(
+                sim, mqtt=mqtt, state_dir=Path(state), streamer=streamer, **options
+            )
+            async with running_bridge(config) as bridge:
+                yield sim, bridge
 
 
-async def _open_view(mqtt: MqttSettings, args: argparse.Namespace) -> LiveView | None:
+async def open_view(mqtt: MqttSettings, args: argparse.Namespace) -> LiveView | None:
+    """The live view of ``<base>/#`` (options of :func:`add_common_arguments`); None, with a
+    hint on stderr, when the broker does not answer."""
     color = sys.stdout.isatty() if args.color is None else args.color
     try:
         return await connect_view(
@@ -220,18 +216,31 @@ async def _open_view(mqtt: MqttSettings, args: argparse.Namespace) -> LiveView |
         return None
 
 
-async def _play(
-    args: argparse.Namespace, mqtt: MqttSettings, view: LiveView, state_dir: Path
-) -> None:
-    async with TikTokSimulator() as sim:
-        sim.add_user(STREAMER)  # offline: the scenario's first step goes live
-        config = simulated_config(
-            sim, mqtt=mqtt, state_dir=state_dir, mode=args.mode,
-            discovery=args.discovery, speed=args.speed,
-        )  # fmt: skip
-        view.note(f"simulated TikTok on {sim.base_url}; bridge → {mqtt.server} ({args.mode} mode)")
-        async with running_bridge(config) as bridge:
+async def _demo(args: argparse.Namespace) -> int:
+    try:
+        mqtt = mqtt_from_url(args.mqtt, base_topic=args.base_topic, client_id="tiktok2mqtt-demo")
+    except ValueError as exc:
+        print(f"tiktok2mqtt demo: {exc}", file=sys.stderr)
+        return 2
+    view = await open_view(mqtt, args)
+    if view is None:
+        return EXIT_UNAVAILABLE
+    try:
+        # The streamer starts offline: the scenario's first step goes live.
+        async with simulated_bridge(
+            STREAMER, mqtt=mqtt, mode=args.mode, discovery=args.discovery, speed=args.speed
+        ) as (sim, bridge):
+            view.note(
+                f"simulated TikTok on {sim.base_url}; bridge → {mqtt.server} ({args.mode} mode)"
+            )
             await _sessions(sim, bridge, view, args)
+    except ConfigInvalid as exc:  # only when a CLI value (e.g. --base-topic) is invalid
+        print(f"tiktok2mqtt demo: {'; '.join(str(p) for p in exc.problems)}", file=sys.stderr)
+        return 2
+    finally:
+        await view.stop()
+    view.print_summary(f"{mqtt.base_topic}/#", mqtt)
+    return 0
 
 
 async def _sessions(
@@ -241,7 +250,9 @@ async def _sessions(
     while True:
         await sim.play(demo_session(STREAMER), speed=args.speed)
         # The session leaves the second stream running: end it so the view shows live OFF,
-        # after a pause (scenario time) that lets its last gift streak arrive first.
+        # after a short pause (scenario time) so the end does not crowd the last gift.
+        # Pacing only: the end's control message follows the gift on the same socket, and
+        # the bridge publishes open streaks before the end.
         await asyncio.sleep(min(3.0 / args.speed, 3.0))
         view.mark()
         sim.room(STREAMER).end()

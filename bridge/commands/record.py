@@ -14,15 +14,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import dataclasses
 import logging
-import signal
 import sys
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
 
 from bridge import __version__
 from bridge.commands.check_config import print_invalid
@@ -32,6 +29,7 @@ from bridge.core.app import Bridge
 from bridge.core.settings import StreamerSettings
 from bridge.mqtt.topics import TopicError, check_name
 from bridge.service.logging import setup_logging
+from bridge.service.signals import stop_on_shutdown_signals
 from bridge.tiktok.budget import CallBudget
 from bridge.tiktok.client import PushSession, TikTokClient
 from bridge.tiktok.pb import webcast_pb2 as pb
@@ -76,12 +74,9 @@ async def _main(config: Config, user: str, output: Path, duration: float | None)
     redactor = setup_logging(config.logging)
     redactor.register(*secrets_of(config))
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+    stop_on_shutdown_signals(stop)
     if duration is not None:
-        loop.call_later(duration, stop.set)
+        asyncio.get_running_loop().call_later(duration, stop.set)
     print(f"recording @{user} to {output} (Ctrl-C to stop)", file=sys.stderr)
     count = await record_session(config, user, output, stop)
     print(f"{count} records written to {output}", file=sys.stderr)
@@ -154,15 +149,7 @@ class TappedSession(PushSession):
             self._tap(Kind.FETCH_RESULT, self.initial.SerializeToString())
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self._inner.__aexit__(exc_type, exc, tb)
-
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # also what the inherited __aexit__ calls
         await self._inner.aclose()
 
     def __aiter__(self) -> AsyncIterator[pb.FetchResult]:

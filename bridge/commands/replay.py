@@ -18,7 +18,6 @@ import contextlib
 import dataclasses
 import math
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,17 +25,16 @@ from bridge.commands.demo import (
     EXIT_UNAVAILABLE,
     add_common_arguments,
     mqtt_from_url,
-    running_bridge,
-    simulated_config,
+    open_view,
+    simulated_bridge,
 )
-from bridge.commands.live_view import LiveView, broker_hint, connect_view
+from bridge.commands.live_view import LiveView
 from bridge.config import Config, ConfigInvalid, load_config
 from bridge.core.app import Bridge
 from bridge.core.settings import DEFAULT_EVENTS
 from bridge.mqtt.settings import MqttSettings
-from bridge.sim import SimRoom, TikTokSimulator
+from bridge.sim import SimRoom
 from bridge.sim import messages as m
-from bridge.sim.rooms import OFFLINE
 from bridge.tiktok.frames import FrameError
 from bridge.tiktok.pb import webcast_pb2 as pb
 from bridge.tiktok.recording import Recording, RecordingError, read_recording, to_batch
@@ -48,9 +46,6 @@ EXIT_DATAERR = 65  # sysexits EX_DATAERR: not a readable recording
 DEFAULT_STREAMER = "replay"
 # TikTok ControlMessage actions that end a stream (3 by the streamer, 4 by moderation).
 _END_ACTIONS = frozenset({3, 4})
-# Wait between the last push and closing the room: bytes written right before a close can
-# be lost on the client side (seen with the simulator), and a stream end must not be.
-_CLOSE_GRACE_S = 0.5
 
 
 @dataclass(slots=True)
@@ -115,7 +110,7 @@ async def _main(args: argparse.Namespace, recording: Recording, base: Config | N
     except ValueError as exc:
         print(f"tiktok2mqtt replay: {exc}", file=sys.stderr)
         return 2
-    view = await _open_view(mqtt, args)
+    view = await open_view(mqtt, args)
     if view is None:
         return EXIT_UNAVAILABLE
     streamer = args.streamer or recording.streamer or DEFAULT_STREAMER
@@ -134,18 +129,6 @@ async def _main(args: argparse.Namespace, recording: Recording, base: Config | N
     return 0
 
 
-async def _open_view(mqtt: MqttSettings, args: argparse.Namespace) -> LiveView | None:
-    color = sys.stdout.isatty() if args.color is None else args.color
-    try:
-        return await connect_view(
-            mqtt, f"{mqtt.base_topic}/#", color=color, quiet=args.quiet,
-            timeout_s=args.broker_timeout,
-        )  # fmt: skip
-    except OSError as exc:
-        print(broker_hint(mqtt.server, exc), file=sys.stderr)
-        return None
-
-
 async def replay(
     recording: Recording,
     *,
@@ -156,18 +139,14 @@ async def replay(
     view: LiveView | None = None,
 ) -> ReplayStats:
     """Simulator + real bridge; returns once the replayed stream ended and was published."""
-    with tempfile.TemporaryDirectory(prefix="tiktok2mqtt-replay-") as state:
-        async with TikTokSimulator() as sim:
-            room = sim.add_user(streamer)
-            events = _events_of(base, streamer)
-            config = simulated_config(sim, mqtt=mqtt, state_dir=Path(state), streamer=streamer,
-                                      events=events, base=base, speed=speed)  # fmt: skip
-            async with running_bridge(config) as bridge:
-                stats = await feed(room, recording, speed=speed)
-                await _published(bridge, streamer)
-                if view is not None:  # let the view print the end before the bridge stops
-                    live = bridge.topics.streamer(streamer).live
-                    await view.wait_for(live, b"OFF", timeout_s=5.0)
+    events = _events_of(base, streamer)
+    simulated = simulated_bridge(streamer, mqtt=mqtt, events=events, base=base, speed=speed)
+    async with simulated as (sim, bridge):
+        stats = await feed(sim.room(streamer), recording, speed=speed)
+        await _published(bridge, streamer)
+        if view is not None:  # let the view print the end before the bridge stops
+            live = bridge.topics.streamer(streamer).live
+            await view.wait_for(live, b"OFF", timeout_s=5.0)
     return stats
 
 
@@ -176,7 +155,7 @@ async def _published(bridge: Bridge, streamer: str, within: float = 15.0) -> Non
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(within):
             # Polled: the Bridge has no public signal for "stream ended" (report: wanted hook).
-            while bridge.health()["streamers"][streamer]["live"]:  # noqa: ASYNC110
+            while bridge.supervisor(streamer).live_room_id is not None:  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
             await bridge.sink.wait_idle()
 
@@ -232,10 +211,7 @@ async def _go_live(room: SimRoom, stats: ReplayStats) -> None:
 
 async def _go_offline(room: SimRoom) -> None:
     """End the room without a control message of our own (the recording has its own)."""
-    await asyncio.sleep(_CLOSE_GRACE_S)
-    room.status = OFFLINE
-    room.close_connections(1000, "room ended")
-    room.changed.notify()
+    room.end(control=False)
     await room.wait_closed(10.0)
 
 

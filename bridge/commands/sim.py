@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import signal
 
+from bridge.service.signals import stop_on_shutdown_signals
 from bridge.sim import SimConfig, TikTokSimulator, demo_session
 
 NAME = "sim"
@@ -59,10 +59,7 @@ async def _serve(args: argparse.Namespace) -> None:
         print(f"TikTok simulator on {sim.base_url} — streamers: {', '.join(users)}", flush=True)
         print(sim.config_yaml(), flush=True)
         stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
+        stop_on_shutdown_signals(stop)
         player = asyncio.create_task(_scenario_loop(sim, args, users[0])) if args.scenario else None
         await stop.wait()
         if player is not None:

@@ -390,13 +390,13 @@ TIKTOK = Section(
         "live_poll_interval_s": Number(
             doc="How often an offline streamer is checked for going live (with jitter). "
             "Faster polling gets the IP rate-limited or blocked.",
-            default=default(SupervisorSettings, "live_poll_interval_s"),
+            default=_sup("live_poll_interval_s"),
             minimum=15,
             maximum=86_400,
         ),
         "calls_per_minute": Number(
             doc="Budget of TikTok and sign-server calls per minute, shared by all streamers.",
-            default=default(SupervisorSettings, "calls_per_minute"),
+            default=_sup("calls_per_minute"),
             integer=True,
             minimum=1,
             maximum=600,
@@ -555,8 +555,8 @@ STREAMER = Section(
             default=default(StreamerSettings, "watch"),
         ),
         "events": TextList(
-            doc="Event topics to publish. `member` (joins) and `unknown` are off by default "
-            "because they are very busy.",
+            doc="Event topics to publish. `member` (joins), `delete`, `rank` and `unknown` are "
+            "off by default because they are busy or rarely wanted.",
             default=DEFAULT_EVENTS,
             choices=ALL_EVENTS,
         ),
@@ -753,5 +753,3 @@ for _spec in (
     SectionSpec("service", SERVICE),
 ):
     register_section(_spec)
-
-CORE_SECTIONS = ("mqtt", "homeassistant", "tiktok", "streamers", "logging", "service")

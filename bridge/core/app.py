@@ -113,12 +113,8 @@ class Bridge:
             asyncio.create_task(self.sink.run(), name="mqtt-sink"),
             asyncio.create_task(self._health_loop(), name="health"),
         ]
-        if self.config.service.health_file:
-            health_file = HealthFile(
-                self.config.service.health_file,
-                interval_s=self.config.service.health_interval_s,
-                status=self._health_status,
-            )
+        health_file = self._health_file()
+        if health_file is not None:
             self._tasks.append(asyncio.create_task(health_file.run(), name="health-file"))
         try:
             await shutdown.wait()
@@ -139,13 +135,18 @@ class Bridge:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.client.aclose()
-        if self.config.service.health_file:
-            with contextlib.suppress(Exception):
-                HealthFile(
-                    self.config.service.health_file,
-                    interval_s=self.config.service.health_interval_s,
-                    status=self._health_status,
-                ).mark_stopped()
+        with contextlib.suppress(Exception):
+            health_file = self._health_file()
+            if health_file is not None:
+                health_file.mark_stopped()
+
+    def _health_file(self) -> HealthFile | None:
+        service = self.config.service
+        if not service.health_file:
+            return None
+        return HealthFile(
+            service.health_file, interval_s=service.health_interval_s, status=self._health_status
+        )
 
     def _start_streamers(self) -> None:
         stagger = self.config.supervisor.cold_start_stagger_s

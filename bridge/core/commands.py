@@ -106,8 +106,7 @@ class CommandRouter:
         self.topics = topics
         self._publish = respond
         self.target = target
-        self.handled = 0
-        self.rejected = 0
+        self.rejected = 0  # requests answered with an error, and retained commands ignored
         self._retained_seen: set[str] = set()
         self._requests: dict[str, Callable[[Data], Awaitable[Data]]] = {
             "health_check": self._health_check,
@@ -118,10 +117,6 @@ class CommandRouter:
             "chat/send": self._chat_send,
             "simulate": self._simulate,
         }
-
-    @property
-    def filters(self) -> tuple[str, ...]:
-        return (self.topics.request_filter,)
 
     @property
     def commands(self) -> tuple[str, ...]:
@@ -175,7 +170,6 @@ class CommandRouter:
             log.exception("request %s failed", command)
             self._respond(command, response("error", None, transaction, f"internal error: {exc}"))
             return
-        self.handled += 1
         self._respond(command, response("ok", result, transaction))
 
     def _respond(self, command: str, body: Data) -> None:

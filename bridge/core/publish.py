@@ -177,6 +177,11 @@ class StreamerPublisher:
         self.state.set_status("stopped")
         self._publish_state()
 
+    @property
+    def state_pending(self) -> bool:
+        """Counters changed since the state JSON went out: ``flush`` will publish it."""
+        return self._dirty
+
     def flush(self) -> None:
         """Publish the state JSON if counters changed and the throttle allows (tick)."""
         if self._dirty and self._clock() - self._last_state_at >= STATE_MIN_INTERVAL_S:

@@ -12,7 +12,7 @@ ALL_EVENTS: tuple[str, ...] = (
     "emote", "envelope", "battle", "pin", "stream", "intro", "delete", "rank", "unknown",
 )
 # fmt: on
-# Joins and unknown messages are high-volume / noisy: off unless asked for.
+# Joins, deletes, rank updates and unknown messages are busy or rarely wanted: off unless asked for.
 DEFAULT_EVENTS: tuple[str, ...] = tuple(
     e for e in ALL_EVENTS if e not in ("member", "delete", "rank", "unknown")
 )

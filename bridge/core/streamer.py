@@ -126,6 +126,9 @@ class StreamerSupervisor:
         self._resume_at = 0.0  # monotonic: back-off or poll delay (a reconnect skips it)
         self._cycle_task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        # Set when something becomes time-driven (an open stream, pending windows, a dirty
+        # state JSON); the tick task sleeps on it otherwise.
+        self._tick_wake = asyncio.Event()
         self._last_activity = time.monotonic()
         self._connected_at: float | None = None
         self._ended_polls_left = 0  # faster polls still due after a stream end
@@ -198,6 +201,7 @@ class StreamerSupervisor:
         for method, payload in messages:
             events.extend(proc.feed_message(method, payload, time.monotonic()))
         self._publish(events, simulated=True)
+        self._tick_wake.set()  # a like window may have opened without any event yet
         return events
 
     async def run(self) -> None:
@@ -320,6 +324,7 @@ class StreamerSupervisor:
         if info is not None:
             title = info.title or title
         self._processor = self._new_processor(room_id)
+        self._tick_wake.set()
         self.pub.stream_started(
             room_id,
             title,
@@ -361,6 +366,11 @@ class StreamerSupervisor:
             self._handle(processor.feed(session.initial, time.monotonic()))
         async for result in session:
             self._handle(processor.feed(result, time.monotonic()))
+            # recv() returns buffered frames without suspending, so under load this loop
+            # never gave the event loop back: the sink's writer starved, its queue overflowed
+            # and delivery fell far below what the daemon could carry. One turn per frame
+            # (5-20 messages) lets the writer publish what this frame produced.
+            await asyncio.sleep(0)
         raise errors.ConnectionLost("push session ended")
 
     def _handle(self, events: Sequence[Event]) -> None:
@@ -491,9 +501,25 @@ class StreamerSupervisor:
         if events:
             self.stats.events += len(events)
             self.pub.publish_events(events, simulated=simulated)
+            self._tick_wake.set()  # the state JSON is now dirty: a tick publishes it
+
+    def _tick_needed(self) -> bool:
+        """Whether anything waits on time: a stream (its like windows and streaks, even
+        between reconnects), simulated windows, or a throttled state JSON."""
+        sim = self._sim_processor
+        return (
+            self._processor is not None
+            or (sim is not None and sim.pending)
+            or self.pub.state_pending
+        )
 
     async def _tick_loop(self) -> None:
         while True:
+            if not self._tick_needed():
+                # Waiting for live, nothing to release: sleep until woken instead of
+                # ticking (50 idle streamers woke the loop 200 times a second for nothing).
+                self._tick_wake.clear()
+                await self._tick_wake.wait()
             await asyncio.sleep(TICK_S)
             now = time.monotonic()
             try:

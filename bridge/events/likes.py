@@ -36,6 +36,11 @@ class LikeBatcher:
         self._user_ids.add(event.user.id if event.user is not None else 0)
         return out
 
+    @property
+    def pending(self) -> bool:
+        """A window is open (it closes in ``expire`` or ``flush``)."""
+        return self._last is not None
+
     def expire(self, now: float) -> list[LikeEvent]:
         """Close the window if its time is up."""
         if self._last is None or now < self._deadline:

@@ -12,10 +12,12 @@ going through ``dataclasses.asdict`` (which deep-copies and recurses generically
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar, overload
 
 JsonDict = dict[str, Any]
+T = TypeVar("T")
 
 # Badge scene types (BadgeStruct.scene_type) that carry a meaning we publish.
 SCENE_MODERATOR = 1
@@ -25,11 +27,21 @@ SCENE_GIFTER_LEVEL = 8
 SCENE_FAN_CLUB = 10
 
 
+# (unix second, its formatted prefix); replaced as one tuple so threads never mix the two.
+_last_second: tuple[int, str] = (-(2**63), "")
+
+
 def iso_ts(ms: int) -> str:
     """ISO-8601 UTC with milliseconds and a ``Z`` suffix (e.g. 2023-10-04T19:19:37.581Z)."""
     secs, frac = divmod(ms, 1000)
-    # time.gmtime + strftime is several times faster than building a datetime per event.
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{frac:03d}Z"
+    # Per event: a busy room sends many events per second, so the formatted second is
+    # kept and reused (time.gmtime + strftime is itself much faster than a datetime).
+    global _last_second
+    second, prefix = _last_second
+    if second != secs:
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs))
+        _last_second = (secs, prefix)
+    return f"{prefix}.{frac:03d}Z"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -68,6 +80,52 @@ class User:
 
 def _user(u: User | None) -> JsonDict | None:
     return None if u is None else u.to_dict()
+
+
+class LazyTuple(Sequence[T]):
+    """A tuple whose items are made on first use, then kept (immutable like a tuple).
+
+    For parts of an event that are often never read: a viewer-count message carries ~16
+    ranked users, but viewer counts are only published as state, so building those users
+    for every message (about 8 µs each) was the largest single cost of decoding.
+    """
+
+    __slots__ = ("_items", "_make")
+
+    def __init__(self, make: Callable[[], tuple[T, ...]]) -> None:
+        self._make: Callable[[], tuple[T, ...]] | None = make
+        self._items: tuple[T, ...] = ()
+
+    def _get(self) -> tuple[T, ...]:
+        if self._make is not None:
+            self._items = self._make()
+            self._make = None  # also drops the closure's hold on the protobuf message
+        return self._items
+
+    @overload
+    def __getitem__(self, index: int) -> T: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[T, ...]: ...
+    def __getitem__(self, index: int | slice) -> T | tuple[T, ...]:
+        return self._get()[index]
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(self._get())
+
+    def __eq__(self, other: object) -> bool:
+        # Equal to the tuple it stands for, so events compare as if built eagerly.
+        if isinstance(other, LazyTuple):
+            other = other._get()
+        return self._get() == other
+
+    def __hash__(self) -> int:
+        return hash(self._get())
+
+    def __repr__(self) -> str:
+        return repr(self._get())
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -255,7 +313,8 @@ class ViewersEvent(Event):
     topic: ClassVar[str] = "viewers"
     current: int = 0  # RoomUserSeqMessage field 3
     total: int = 0  # field 7: cumulative unique viewers of this stream
-    top_viewers: tuple[TopViewer, ...] = ()
+    # A tuple, or a LazyTuple from the builder: only read when the event is serialised.
+    top_viewers: Sequence[TopViewer] = ()
 
     def _add_fields(self, d: JsonDict) -> None:
         d["current"] = self.current

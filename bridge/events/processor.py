@@ -103,6 +103,11 @@ class StreamProcessor:
         """Highest room like total seen in this stream (monotonic)."""
         return self._likes.max_total
 
+    @property
+    def pending(self) -> bool:
+        """Like windows or gift streaks are open: ``tick`` has events to release later."""
+        return self._likes.pending or self._streaks.open_streaks > 0
+
     def feed(self, result: pb.FetchResult, now: float) -> list[Event]:
         """Every inner message of one fetch result (a push frame's payload)."""
         out = self.tick(now)
@@ -133,7 +138,8 @@ class StreamProcessor:
     # ------------------------------------------------------------------------- internals
 
     def _one(self, method: str, payload: bytes, now: float, msg_id: int) -> list[Event]:
-        method = as_text(method)
+        if type(method) is not str:  # invalid UTF-8 only; as_text is a call per message
+            method = as_text(method)
         if msg_id and self._dedupe.seen(msg_id):
             self.stats.duplicates += 1
             return []
@@ -142,8 +148,7 @@ class StreamProcessor:
             return self._unknown(method, payload, msg_id, "unhandled")
         cls, build = entry
         try:
-            msg = cls()
-            msg.ParseFromString(payload)
+            msg = cls.FromString(payload)
         except Exception:
             return self._unknown(method, payload, msg_id, "decode_error")
         env = self._env(msg, msg_id)

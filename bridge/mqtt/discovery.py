@@ -171,7 +171,7 @@ def _state_sensor(field_name: str, unit: str, icon: str) -> dict[str, Any]:
 
 
 def streamer_device(
-    topics: Topics, settings: StreamerSettings, ha: HomeAssistantSettings, version: str
+    topics: Topics, settings: StreamerSettings, ha: HomeAssistantSettings
 ) -> DeviceConfig:
     """The device of one watched streamer (from its configuration only)."""
     ids = Ids(topics.base)
@@ -429,9 +429,6 @@ class DiscoverySink(Protocol):
     def subscribe(self, topic_filter: str, *, qos: int = 1) -> None: ...
 
 
-Scanner = Callable[[Iterable[str], float], Any]  # async (filters, duration) -> dict
-
-
 @dataclass
 class _Announced:
     """What this process published for one device: topic → payload, and component platforms."""
@@ -493,7 +490,7 @@ class DiscoveryPublisher:
 
     def announce_streamer(self, settings: StreamerSettings) -> None:
         """(Re-)announce one streamer's device; call again when its settings changed."""
-        self._announce(streamer_device(self.topics, settings, self.ha, self.version))
+        self._announce(streamer_device(self.topics, settings, self.ha))
 
     def remove_streamer(self, user: str) -> None:
         """Remove the streamer's device from HA: empty retained payload on its topic(s)."""

@@ -8,7 +8,7 @@ publish into another subtree or dodge a broker ACL (conventions §a.1, §0.9).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = [
     "BRIDGE_LEVEL",
@@ -98,6 +98,8 @@ class StreamerTopics:
 
     root: str  # "<base>/<user>"
     user: str
+    # Event topic → full topic, checked once: event() runs for every published event.
+    _events: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def _sub(self, path: str) -> str:
         return f"{self.root}/{path}"
@@ -125,11 +127,15 @@ class StreamerTopics:
 
     @property
     def gift_progress(self) -> str:
-        return self._sub("gift/progress")
+        return self.event("gift/progress")
 
     def event(self, event_topic: str) -> str:
         """``<base>/<user>/<event-topic>``; `event_topic` is an Event class's fixed topic."""
-        return self._sub(_check_path(event_topic, "event topic"))
+        topic = self._events.get(event_topic)
+        if topic is None:
+            topic = self._sub(_check_path(event_topic, "event topic"))
+            self._events[event_topic] = topic
+        return topic
 
     # -- commands the bridge subscribes to -------------------------------------------------
     @property

@@ -9,6 +9,7 @@ for when the clean path hangs (systemd would otherwise wait TimeoutStopSec= and 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import os
@@ -22,6 +23,15 @@ ReloadCallback = Callable[[], Any]  # may return an awaitable; it is then run as
 ForceExit = Callable[[int], Any]
 
 SHUTDOWN_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def stop_on_shutdown_signals(stop: asyncio.Event) -> None:
+    """SIGTERM/SIGINT set ``stop``, where the platform allows (the simple form, for tools
+    such as `record` and `sim`; the daemon uses SignalHandlers)."""
+    loop = asyncio.get_running_loop()
+    for sig in SHUTDOWN_SIGNALS:
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
 
 
 def _force_exit(code: int) -> None:

@@ -57,11 +57,7 @@ GIFTS: tuple[SimGift, ...] = (
 BY_ID: dict[int, SimGift] = {g.id: g for g in GIFTS}
 BY_NAME: dict[str, SimGift] = {g.name.lower(): g for g in GIFTS}
 
-ROSE = BY_ID[5655]
-FINGER_HEART = BY_ID[5487]
-GALAXY = BY_ID[11046]
 LION = BY_ID[6369]
-UNIVERSE = BY_ID[7934]
 
 
 def lookup(gift: int | str | SimGift) -> SimGift:

@@ -25,7 +25,6 @@ Handler = Callable[[HttpRequest], HttpResponse]
 
 USER_NOT_FOUND = 19881007
 AGE_RESTRICTED = 4003110
-SESSION_EXPIRED = 20003
 CAPTCHA_HTML = (
     "<!DOCTYPE html><html><head><title>Security Check</title></head><body>"
     '<div id="tiktok-verify-page" class="captcha_verify_container">'

@@ -82,9 +82,13 @@ class SimRoom:
         self.changed.notify()
         return self.room_id
 
-    def end(self, action: int = messages.ENDED) -> None:
-        """End the stream: ControlMessage(action) to every socket, then close them."""
-        self.push(messages.control(action))
+    def end(self, action: int = messages.ENDED, *, control: bool = True) -> None:
+        """End the stream: ControlMessage(action) to every socket, then close them.
+
+        ``control=False`` closes without a control message (a replayed recording has its own).
+        """
+        if control:
+            self.push(messages.control(action))
         self.status = OFFLINE
         self.paused = False
         for conn in list(self.connections):

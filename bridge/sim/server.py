@@ -11,7 +11,7 @@ from types import TracebackType
 from bridge.sim import ids
 from bridge.sim.config import Faults, SimConfig
 from bridge.sim.http_api import HttpApi
-from bridge.sim.httpd import BadRequest, HttpResponse, read_request, wants_keep_alive
+from bridge.sim.httpd import MAX_HEAD, BadRequest, HttpResponse, read_request, wants_keep_alive
 from bridge.sim.push import WS_PATHS, check_handshake, is_push_path, serve_websocket
 from bridge.sim.records import ConnectionRecord, RequestRecord, Stats
 from bridge.sim.rooms import SimRoom, make_room
@@ -47,8 +47,9 @@ class TikTokSimulator:
     async def start(self) -> None:
         if self._server is not None:
             return
+        # The reader's limit bounds a request head (readuntil raises beyond it).
         self._server = await asyncio.start_server(
-            self._on_client, self.host, self.port, reuse_address=True
+            self._on_client, self.host, self.port, reuse_address=True, limit=MAX_HEAD
         )
         # Keep the port across restart(): clients reconnect to the same endpoints.
         self.port = self._server.sockets[0].getsockname()[1]
@@ -101,6 +102,14 @@ class TikTokSimulator:
         http = self.base_url
         return Endpoints(
             www=http, webcast=http, websocket=f"ws://{self.host}:{self.port}", sign_server=http
+        )
+
+    def endpoints_yaml(self) -> str:
+        """``tiktok.endpoints`` as a one-line YAML mapping, for generated configurations."""
+        ep = self.endpoints
+        return (
+            f'{{www: "{ep.www}", webcast: "{ep.webcast}", websocket: "{ep.websocket}", '
+            f'sign_server: "{ep.sign_server}"}}'
         )
 
     def config_yaml(self) -> str:

@@ -17,7 +17,9 @@ class CallBudget:
     """Token bucket: ``calls_per_minute`` refill rate, ``burst`` tokens at most.
 
     ``acquire`` waits (FIFO) for a token and for any block set by ``block_until``.
-    Time: monotonic for refilling, unix time for blocks (429 reset times are unix stamps).
+    Time: monotonic for refilling and waiting. A 429 reset arrives as a unix stamp and is
+    turned into a monotonic deadline when it arrives, so a wall-clock jump afterwards (NTP
+    on a Pi without RTC) neither extends the block by the jump nor ends it early.
     """
 
     def __init__(
@@ -38,24 +40,28 @@ class CallBudget:
         self._clock = clock
         self._wall_clock = wall_clock
         self._updated = clock()
-        self._blocked_until = 0.0
+        self._blocked_wall = 0.0  # the reset as given (unix time), for reporting
+        self._blocked_mono = 0.0  # the same instant on the monotonic clock: what waits use
         self._lock = asyncio.Lock()
         self.calls: Counter[str] = Counter()
 
     @property
     def blocked_until(self) -> float | None:
         """Unix time before which no call is made, or None."""
-        return self._blocked_until if self._blocked_until > self._wall_clock() else None
+        return self._blocked_wall if self._blocked_mono > self._clock() else None
 
     def block_until(self, unix_ts: float) -> None:
         """No call starts before ``unix_ts`` (a later block never gets shortened)."""
-        self._blocked_until = max(self._blocked_until, unix_ts)
+        deadline = self._clock() + (unix_ts - self._wall_clock())
+        if deadline > self._blocked_mono:
+            self._blocked_mono = deadline
+            self._blocked_wall = unix_ts
 
     async def acquire(self, kind: str) -> None:
         """Wait for the block (if any) and one token; ``kind`` only feeds ``calls``."""
         async with self._lock:
             while True:
-                wait = self._blocked_until - self._wall_clock()
+                wait = self._blocked_mono - self._clock()
                 if wait <= 0:
                     wait = self._take()
                 if wait <= 0:

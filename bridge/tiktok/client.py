@@ -48,10 +48,6 @@ class TikTokClient:
         self.sign = SignClient(settings, self.http.client, self.budget)
         self._gifts: dict[int, tuple[float, Mapping[int, GiftInfo]]] = {}
 
-    @property
-    def mode(self) -> str:
-        return "sign_server" if self.settings.uses_sign_server else "direct"
-
     def _identity(self) -> BrowserIdentity:
         return BrowserIdentity.new(self.settings.user_agent)
 

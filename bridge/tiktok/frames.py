@@ -18,6 +18,7 @@ from bridge.tiktok.pb import webcast_pb2 as pb
 __all__ = [
     "GZIP_MAGIC",
     "MAX_PAYLOAD",
+    "MAX_TEXT",
     "MESSAGE_TYPES",
     "FrameError",
     "as_text",
@@ -37,6 +38,8 @@ __all__ = [
 ]
 
 GZIP_MAGIC = b"\x1f\x8b\x08"
+# Longest text taken from any string field (comments are <= 150 characters on TikTok).
+MAX_TEXT = 4096
 # Real batches are a few KiB; anything this large decompressed is garbage or a bomb.
 MAX_PAYLOAD = 16 * 1024 * 1024
 COMPRESS_HEADER = "compress_type"
@@ -76,11 +79,13 @@ def as_text(value: str | bytes) -> str:
 
     The schema turns off UTF-8 validation (see proto/webcast.proto), so a field holding
     invalid UTF-8 reads back as ``bytes``; it is decoded with replacement characters
-    rather than losing the message.
+    rather than losing the message. Text is cut at ``MAX_TEXT`` characters: TikTok's own
+    fields are short, and a hostile multi-megabyte field must not travel on to MQTT.
     """
     if isinstance(value, str):
-        return value
-    return value.decode("utf-8", errors="replace")
+        return value if len(value) <= MAX_TEXT else value[:MAX_TEXT]
+    # At most 4 bytes per character: decoding the cut bytes cannot come out short.
+    return value[: MAX_TEXT * 4].decode("utf-8", errors="replace")[:MAX_TEXT]
 
 
 # ---------------------------------------------------------------- decoding

@@ -10,6 +10,7 @@ import asyncio
 import email.utils
 import json
 import logging
+import math
 import re
 import time
 from collections.abc import Mapping
@@ -34,7 +35,6 @@ from bridge.tiktok.settings import TikTokSettings
 log = logging.getLogger(__name__)
 
 STATUS_LIVE = 2
-STATUS_ENDED = 4
 API_USER_NOT_FOUND = 19881007
 ROOM_INFO_AGE_RESTRICTED = 4003110
 
@@ -89,33 +89,42 @@ class _NoCookies(DefaultCookiePolicy):
         return False
 
 
-def rate_limited_from(response: httpx.Response, what: str) -> RateLimited:
-    """RateLimited with ``retry_at`` (unix) from RateLimit-Reset or Retry-After."""
-    return RateLimited(f"{what}: HTTP 429 rate limited", retry_at=retry_at_from(response.headers))
+def rate_limited(response: httpx.Response, what: str, budget: CallBudget) -> RateLimited:
+    """The RateLimited error of a 429 answer, ``retry_at`` (unix) from RateLimit-Reset or
+    Retry-After; the shared budget is blocked until then, so no other call tries before."""
+    error = RateLimited(f"{what}: HTTP 429 rate limited", retry_at=retry_at_from(response.headers))
+    if error.retry_at is not None:
+        budget.block_until(error.retry_at)
+    return error
 
 
 def retry_at_from(headers: Mapping[str, str], now: float | None = None) -> float | None:
     """Unix time of RateLimit-Reset (unix stamp or seconds) or Retry-After; headers are
     case-insensitive (httpx and websockets alike)."""
     now = time.time() if now is None else now
-    reset = headers.get("RateLimit-Reset")
-    if reset:
-        try:
-            value = float(reset)
-        except ValueError:
-            value = -1.0
-        if value >= 0:
-            # Euler sends a unix timestamp; the IETF draft form is seconds from now.
-            return value if value > 1_000_000_000 else now + value
+    reset = _finite(headers.get("RateLimit-Reset"))
+    if reset is not None and reset >= 0:
+        # Euler sends a unix timestamp; the IETF draft form is seconds from now.
+        return reset if reset > 1_000_000_000 else now + reset
     retry_after = headers.get("Retry-After")
-    if retry_after:
-        try:
-            return now + float(retry_after)
-        except ValueError:
-            parsed = email.utils.parsedate_to_datetime(retry_after)
-            if parsed is not None:
-                return parsed.timestamp()
-    return None
+    if not retry_after:
+        return None
+    seconds = _finite(retry_after)
+    if seconds is not None:
+        return now + seconds
+    try:
+        return email.utils.parsedate_to_datetime(retry_after).timestamp()
+    except (TypeError, ValueError, OverflowError):
+        return None  # neither seconds nor an HTTP date: the reset is unknown
+
+
+def _finite(text: str | None) -> float | None:
+    """``text`` as a finite number; None for anything else ("inf" must not block forever)."""
+    try:
+        value = float(text) if text else math.nan
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
 
 
 def extract_sigi_state(html: str) -> dict[str, Any]:
@@ -307,10 +316,7 @@ class TikTokHttp:
             # Only the class name: transport messages can echo proxy URLs (credentials).
             raise TikTokError(f"{what}: {type(exc).__name__}") from None
         if response.status_code == 429:
-            error = rate_limited_from(response, what)
-            if error.retry_at is not None:
-                self._budget.block_until(error.retry_at)
-            raise error
+            raise rate_limited(response, what, self._budget)
         return response
 
     # -- room resolution ---------------------------------------------------------------
@@ -351,17 +357,8 @@ class TikTokHttp:
     # -- room ----------------------------------------------------------------------------
 
     async def room_info(self, room_id: int, identity: BrowserIdentity) -> RoomInfo:
-        webcast = self._settings.endpoints.webcast.rstrip("/")
-        response = await self.get(
-            f"{webcast}/webcast/room/info/",
-            identity,
-            what="room/info",
-            query={"room_id": str(room_id)},
-        )
-        _raise_for_block(response, "room/info")
-        if response.status_code != 200:
-            raise TikTokError(f"room/info: HTTP {response.status_code}")
-        return room_info_from_json(_json(response, "room/info"), room_id)
+        body = await self._webcast_json("room/info", room_id, identity)
+        return room_info_from_json(body, room_id)
 
     async def check_alive(self, room_id: int, identity: BrowserIdentity) -> bool | None:
         """``data[0].alive`` of room/check_alive, or None when the answer is unusable."""
@@ -389,17 +386,19 @@ class TikTokHttp:
         return None
 
     async def gift_list(self, room_id: int, identity: BrowserIdentity) -> dict[int, GiftInfo]:
+        return gifts_from_json(await self._webcast_json("gift/list", room_id, identity))
+
+    async def _webcast_json(self, what: str, room_id: int, identity: BrowserIdentity) -> Any:
+        """The JSON body of ``<webcast>/webcast/<what>/?room_id=…``; Blocked on a challenge,
+        TikTokError on any status but 200."""
         webcast = self._settings.endpoints.webcast.rstrip("/")
         response = await self.get(
-            f"{webcast}/webcast/gift/list/",
-            identity,
-            what="gift/list",
-            query={"room_id": str(room_id)},
+            f"{webcast}/webcast/{what}/", identity, what=what, query={"room_id": str(room_id)}
         )
-        _raise_for_block(response, "gift/list")
+        _raise_for_block(response, what)
         if response.status_code != 200:
-            raise TikTokError(f"gift/list: HTTP {response.status_code}")
-        return gifts_from_json(_json(response, "gift/list"))
+            raise TikTokError(f"{what}: HTTP {response.status_code}")
+        return _json(response, what)
 
     # -- ttwid (direct mode) -------------------------------------------------------------
 

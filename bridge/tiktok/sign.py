@@ -19,13 +19,12 @@ from bridge.tiktok import params
 from bridge.tiktok.budget import CallBudget
 from bridge.tiktok.errors import (
     ChatNotAvailable,
-    RateLimited,
     SessionExpired,
     SignServerUnavailable,
     TikTokError,
 )
 from bridge.tiktok.frames import FrameError, as_text, decode_fetch_result
-from bridge.tiktok.http import retry_at_from
+from bridge.tiktok.http import rate_limited
 from bridge.tiktok.params import BrowserIdentity
 from bridge.tiktok.pb import webcast_pb2 as pb
 from bridge.tiktok.settings import Session, TikTokSettings
@@ -108,10 +107,7 @@ class SignClient:
             # Only the class name: transport messages may carry proxy URLs.
             raise _unavailable(f"{what}: {type(exc).__name__}") from None
         if response.status_code == 429:
-            retry_at = retry_at_from(response.headers)
-            if retry_at is not None:
-                self._budget.block_until(retry_at)
-            raise RateLimited(f"{what}: HTTP 429 rate limited", retry_at=retry_at)
+            raise rate_limited(response, what, self._budget)
         if response.status_code in (401, 402, 403):
             raise _refusal(response.status_code, what)
         if response.status_code >= 500:

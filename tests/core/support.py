@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import json
 import textwrap
 from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
@@ -16,8 +15,8 @@ from bridge.config import Config, load_config_text
 from bridge.core.app import Bridge
 from bridge.core.settings import SupervisorSettings
 from bridge.sim import TikTokSimulator
+from tests.events._support import validator
 from tests.helpers.mosquitto import Mosquitto, MqttRecorder, Received
-from tests.helpers.paths import REPO
 
 # Distinctive secrets: no published payload and no log line may ever contain them.
 MQTT_PASSWORD = "mqtt-pw-Zq81xK"
@@ -37,8 +36,6 @@ FAST = SupervisorSettings(
     silent_check_s=300.0,
 )
 
-SCHEMA_PATH = REPO / "docs" / "schemas" / "events.schema.json"
-
 
 def config_yaml(
     broker: Mosquitto,
@@ -51,6 +48,7 @@ def config_yaml(
     poll_s: int = 15,
     connection: str = "direct",
 ) -> str:
+    # Block style, one key a line: tests edit this text (e.g. the sign_server line).
     ep = sim.endpoints
     credentials = f"  user: bridge\n  password: {MQTT_PASSWORD}\n" if mqtt_password else ""
     return (
@@ -123,15 +121,10 @@ def events_on(rec: MqttRecorder, topic_filter: str) -> list[dict[str, Any]]:
 
 
 def validate_events(payloads: Iterable[dict[str, Any]]) -> int:
-    """Validate against docs/schemas/events.schema.json when it exists; returns the count."""
-    if not SCHEMA_PATH.exists():
-        return 0
-    import jsonschema  # type: ignore[import-untyped]
-
-    schema = json.loads(SCHEMA_PATH.read_text())
-    validator = jsonschema.Draft202012Validator(schema)
+    """Validate against docs/schemas/events.schema.json; returns the count."""
+    schema = validator()
     count = 0
     for payload in payloads:
-        validator.validate(payload)
+        schema.validate(payload)
         count += 1
     return count

@@ -11,6 +11,7 @@ from typing import Any
 import aiomqtt
 import pytest
 
+from bridge.config import Config
 from bridge.service.logging import SecretRedactor
 from bridge.sim import TikTokSimulator
 from bridge.sim import messages as m
@@ -41,6 +42,15 @@ CHAT_STREAMER = """\
 """
 
 
+def chat_config(broker: Mosquitto, sim: TikTokSimulator, tmp_path: Path) -> Config:
+    """CHAT_STREAMER in sign-server mode, with a session and a sign key (chat allowed)."""
+    tiktok = CHAT_TIKTOK.replace("{sim}", sim.endpoints.sign_server)
+    text = config_yaml(
+        broker, sim, tmp_path / "s", CHAT_STREAMER, extra_tiktok=tiktok, connection="sign_server"
+    )
+    return make_config(text, tmp_path)
+
+
 async def send(broker: Mosquitto, topic: str, payload: Any) -> None:
     raw = payload if isinstance(payload, str) else json.dumps(payload)
     async with aiomqtt.Client(broker.host, broker.port) as client:
@@ -68,17 +78,7 @@ async def test_chat_send_limits(
     room = simulator.add_user("alice", live=True)
     simulator.add_user("bob", live=True)
     rec = await subscriber(mosquitto, "tiktok/#")
-    tiktok = CHAT_TIKTOK.replace("{sim}", simulator.endpoints.sign_server)
-    text = config_yaml(
-        mosquitto,
-        simulator,
-        tmp_path / "s",
-        CHAT_STREAMER,
-        extra_tiktok=tiktok,
-        connection="sign_server",
-    )
-    cfg = make_config(text, tmp_path)
-    async with running(cfg):
+    async with running(chat_config(mosquitto, simulator, tmp_path)):
         await rec.wait_for("tiktok/alice/state", status_is("connected"))
         await rec.wait_for("tiktok/bob/state", status_is("connected"))
         await asyncio.sleep(0.2)
@@ -115,16 +115,7 @@ async def test_not_live_chat_is_refused(
     simulator.add_user("alice", live=False)
     simulator.add_user("bob", live=False)
     rec = await subscriber(mosquitto, "tiktok/#")
-    tiktok = CHAT_TIKTOK.replace("{sim}", simulator.endpoints.sign_server)
-    text = config_yaml(
-        mosquitto,
-        simulator,
-        tmp_path / "s",
-        CHAT_STREAMER,
-        extra_tiktok=tiktok,
-        connection="sign_server",
-    )
-    async with running(make_config(text, tmp_path)):
+    async with running(chat_config(mosquitto, simulator, tmp_path)):
         await rec.wait_for("tiktok/alice/state", status_is("waiting_for_live"))
         await asyncio.sleep(0.2)
         await send(mosquitto, "tiktok/alice/chat/send", {"message": "anyone?", "transaction": "n"})

@@ -126,7 +126,6 @@ class HomeAssistant:
 
 
 def config_text(broker: Mosquitto, sim: TikTokSimulator, state_dir: Path, streamers: str) -> str:
-    ep = sim.endpoints
     head = f"""\
         mqtt:
           server: {broker.url}
@@ -141,13 +140,9 @@ def config_text(broker: Mosquitto, sim: TikTokSimulator, state_dir: Path, stream
           calls_per_minute: 600
           heartbeat_interval_s: 1
           stale_after_s: 10
-          endpoints:
-            www: {ep.www}
-            webcast: {ep.webcast}
-            websocket: {ep.websocket}
-            sign_server: {ep.sign_server}
+          endpoints: {sim.endpoints_yaml()}
           sign_server:
-            url: {ep.sign_server}
+            url: {sim.endpoints.sign_server}
             api_key: ha-e2e-sign-key
             send_session: true
           session:

@@ -34,7 +34,7 @@ DISCOVERY_ID = re.compile(r"[a-zA-Z0-9_-]+")
 
 
 def device_payload(settings: StreamerSettings, ha: HomeAssistantSettings = HA) -> dict[str, Any]:
-    config = streamer_device(TOPICS, settings, ha, "1.2.3")
+    config = streamer_device(TOPICS, settings, ha)
     (payload,) = discovery_messages(ha.discovery_topic, config, "1.2.3").values()
     return payload
 
@@ -118,7 +118,7 @@ def test_ids_are_slugs_and_entity_ids_are_predictable() -> None:
 
 def test_unique_ids_never_collide_between_streamers_or_bridge_instances() -> None:
     def unique_ids(base: str, user: str) -> set[str]:
-        config = streamer_device(Topics(base), StreamerSettings(user), HA, "1")
+        config = streamer_device(Topics(base), StreamerSettings(user), HA)
         return {c["unique_id"] for c in config.components.values()}
 
     default = unique_ids("tiktok", "alice.live")
@@ -151,7 +151,7 @@ def test_payload_comes_from_configuration_only() -> None:
 
 
 def test_legacy_messages_one_topic_per_component_with_device_origin_availability() -> None:
-    config = streamer_device(TOPICS, StreamerSettings("demo_streamer"), HA, "1.2.3")
+    config = streamer_device(TOPICS, StreamerSettings("demo_streamer"), HA)
     messages = discovery_messages("homeassistant", config, "1.2.3", legacy=True)
     assert "homeassistant/binary_sensor/tiktok_demo_streamer/live/config" in messages
     assert "homeassistant/event/tiktok_demo_streamer/gift/config" in messages
@@ -166,7 +166,7 @@ def test_legacy_messages_one_topic_per_component_with_device_origin_availability
 
 
 def test_is_owned_matches_origin_and_our_base_topic() -> None:
-    config = streamer_device(TOPICS, StreamerSettings("demo_streamer"), HA, "1")
+    config = streamer_device(TOPICS, StreamerSettings("demo_streamer"), HA)
     (ours,) = discovery_messages("homeassistant", config, "1").values()
     raw = json.dumps(ours).encode()
     assert is_owned(raw, "tiktok/bridge/state")
@@ -282,7 +282,7 @@ async def test_stale_scan_clears_only_our_configs_of_unconfigured_streamers(
     legacy_old = "homeassistant/sensor/tiktok_gone/viewers/config"
     legacy_payload = discovery_messages(
         "homeassistant",
-        streamer_device(TOPICS, StreamerSettings("gone"), HA, "0.0.1"),
+        streamer_device(TOPICS, StreamerSettings("gone"), HA),
         "0.0.1",
         legacy=True,
     )[legacy_old]

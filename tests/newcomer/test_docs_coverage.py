@@ -70,7 +70,7 @@ def test_every_event_topic_and_request_command_is_in_mqtt_api_md() -> None:
     missing = sorted(t for t in _event_topics() if t not in spans)
     assert not missing, f"event topics missing in docs/mqtt-api.md: {missing}"
     target = SimpleNamespace(add_streamer=None)
-    router = CommandRouter(Topics("tiktok"), lambda *_: None, target)  # type: ignore[arg-type]
+    router = CommandRouter(Topics("tiktok"), lambda *_: None, target)
     undocumented = [c for c in router.commands if c not in spans]
     assert not undocumented, f"request commands missing in docs/mqtt-api.md: {undocumented}"
 

@@ -23,14 +23,12 @@ COMPARED = ("chat", "gift", "follow", "share")
 
 
 def _config_text(sim: TikTokSimulator, broker: Mosquitto, state: Path) -> str:
-    ep = sim.endpoints
     return f"""
 mqtt: {{server: "{broker.url}", base_topic: live, client_id: recorder}}
 homeassistant: {{enabled: false}}
 tiktok:
   connection: direct
-  endpoints: {{www: "{ep.www}", webcast: "{ep.webcast}", websocket: "{ep.websocket}",
-              sign_server: "{ep.sign_server}"}}
+  endpoints: {sim.endpoints_yaml()}
 streamers: [alice]
 service: {{state_dir: "{state}"}}
 """

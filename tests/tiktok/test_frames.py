@@ -458,3 +458,12 @@ def test_zlib_without_gzip_wrapper_is_not_mistaken_for_gzip() -> None:
 
 def test_fixture_dir_exists() -> None:
     assert Path(fixtures_dir(), "synthetic", "frame_gzip.bin").is_file()
+
+
+def test_as_text_caps_hostile_lengths() -> None:
+    huge = "x" * (frames.MAX_TEXT * 3)
+    assert frames.as_text(huge) == "x" * frames.MAX_TEXT
+    assert frames.as_text(huge.encode()) == "x" * frames.MAX_TEXT
+    # Invalid UTF-8 is replaced, never dropped; short text passes through unchanged.
+    assert frames.as_text(b"ok \xff") == "ok \ufffd"
+    assert frames.as_text("héllo 👋") == "héllo 👋"

@@ -1,0 +1,199 @@
+"""Secrets (MQTT password, sign-server key, TikTok session id) never appear in a published
+payload or topic, a log line, an error message, bridge/info or the health file — checked
+over a full daemon session with distinctive secrets. And the session id goes to TikTok and,
+only with `tiktok.sign_server.send_session: true`, to the sign server (a recording proxy in
+front of the simulator's sign server sees every byte the daemon sends it)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest_asyncio
+
+from bridge.sim import TikTokSimulator
+from bridge.sim import messages as m
+from bridge.sim.httpd import read_request
+from tests.core.support import MQTT_PASSWORD, SECRETS, SESSION_ID, SIGN_KEY, config_yaml
+from tests.helpers.mosquitto import Mosquitto, Subscribe
+from tests.reliability.support import Daemon, mqtt_publish
+
+USER = "bridge"  # the user tests.core.support.config_yaml writes with mqtt_password
+
+
+@dataclass
+class Seen:
+    target: str
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    def blob(self) -> bytes:
+        head = self.target + "\n" + "\n".join(f"{k}: {v}" for k, v in self.headers)
+        return head.encode() + b"\n" + self.body
+
+
+class RecordingProxy:
+    """A loopback HTTP forwarder: records each request, answers with the upstream's reply."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self.seen: list[Seen] = []
+        self._server: asyncio.Server | None = None
+        self._http = httpx.AsyncClient(base_url=upstream, timeout=10)
+        self.url = ""
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        await self._http.aclose()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(Exception):
+            request = await read_request(reader)
+            if request is None:
+                return
+            self.seen.append(Seen(request.target, request.headers, request.body))
+            skip = {"host", "content-length", "connection", "accept-encoding"}
+            answer = await self._http.request(
+                request.method,
+                request.target,
+                headers=[(k, v) for k, v in request.headers if k.lower() not in skip],
+                content=request.body,
+            )
+            keep = {"content-type", "x-set-tt-cookie", "x-room-id", "ratelimit-reset",
+                    "ratelimit-remaining", "retry-after"}  # fmt: skip
+            head = [f"HTTP/1.1 {answer.status_code} X"]
+            head += [f"{k}: {v}" for k, v in answer.headers.items() if k.lower() in keep]
+            head += [f"Content-Length: {len(answer.content)}", "Connection: close"]
+            writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + answer.content)
+            await writer.drain()
+        writer.close()
+
+
+@pytest_asyncio.fixture
+async def proxy(sim: TikTokSimulator) -> AsyncIterator[RecordingProxy]:
+    p = RecordingProxy(sim.base_url)
+    await p.start()
+    try:
+        yield p
+    finally:
+        await p.stop()
+
+
+def secret_config(
+    tmp_path: Path, broker: Mosquitto, sim: TikTokSimulator, proxy: RecordingProxy,
+    *, send_session: bool, mqtt_password: bool = True,
+) -> Path:  # fmt: skip
+    text = config_yaml(
+        broker,
+        sim,
+        tmp_path / "state",
+        "- alice\n",
+        mqtt_password=mqtt_password,
+        extra_tiktok=(
+            f"sign_server:\n  api_key: {SIGN_KEY}\n  send_session: {str(send_session).lower()}\n"
+            f"session:\n  session_id: {SESSION_ID}\n"
+        ),
+    )
+    text = text.replace("connection: direct", "connection: sign_server")
+    text = text.replace(f"sign_server: {sim.endpoints.sign_server}", f"sign_server: {proxy.url}")
+    health = tmp_path / "health.json"
+    text = text.replace(
+        "  health_interval_s: 5\n", f"  health_interval_s: 5\n  health_file: {health}\n"
+    )
+    path = tmp_path / "cfg.yaml"
+    path.write_text(text)
+    return path
+
+
+async def test_no_secret_escapes_a_full_session(
+    mosquitto_factory: Callable[..., Mosquitto],
+    sim: TikTokSimulator,
+    proxy: RecordingProxy,
+    subscriber: Subscribe,
+    daemon_factory: Callable[[Path], Daemon],
+    tmp_path: Path,
+) -> None:
+    broker = mosquitto_factory(users={USER: MQTT_PASSWORD}, allow_anonymous=False)
+    creds = {"username": USER, "password": MQTT_PASSWORD}
+    room = sim.add_user("alice", live=True)
+    sim.add_user("bob", live=True)
+    cfg = secret_config(tmp_path, broker, sim, proxy, send_session=False)
+    daemon = daemon_factory(cfg)
+    rec = await subscriber(broker, "#", **creds)
+    await rec.wait_for("tiktok/alice/state", lambda x: x.json()["status"] == "connected", 30)
+
+    # Events, with the secrets typed into chat by a viewer (they are the viewer's text
+    # then, not a leak — so use near-misses that a naive redactor might mangle instead).
+    room.push(m.chat("viewer", "hello"), m.gift("fan", 5655, repeat_end=1))
+    # Commands, failing ones included (errors must not echo configuration).
+    commands: list[tuple[str, bytes | str | dict[str, Any]]] = [
+        ("tiktok/alice/chat/send", "hi"),  # chat disabled: error
+        ("tiktok/bridge/request/streamer/add", b'{"user": "Bad Name!"}'),
+        ("tiktok/bridge/request/streamer/add", {"user": "carol", "transaction": "t1"}),
+        ("tiktok/bridge/request/nonsense", b"\xff\xfe"),
+        ("tiktok/alice/reconnect", ""),
+        ("tiktok/bridge/request/info", {}),
+    ]
+    for topic, payload in commands:
+        await mqtt_publish(broker, topic, payload, **creds)
+    # Reconnects on both sides, a sign-server failure, a config reload.
+    room.drop_connections()
+    sim.faults.sign_server_down = True
+    await asyncio.sleep(1)
+    sim.faults.sign_server_down = False
+    broker.restart()
+    cfg.write_text(cfg.read_text().replace("streamers:\n", "streamers:\n  - bob\n"))
+    daemon.signal(signal.SIGHUP)
+    rec2 = await subscriber(broker, "#", **creds)
+    await rec2.wait_for("tiktok/bob/state", lambda x: x.json()["status"] == "connected", 40)
+    await rec2.wait_for("tiktok/bridge/health", timeout=15)
+    running_health = (tmp_path / "health.json").read_text()
+    daemon.signal(signal.SIGTERM)
+    assert await daemon.wait() == 0
+
+    published = [(x.topic.encode(), x.payload) for r in (rec, rec2) for x in r.messages]
+    assert len(published) > 30
+    assert any(t.startswith(b"tiktok/bridge/response/") for t, _ in published)
+    log = daemon.text()
+    health = running_health + (tmp_path / "health.json").read_text()
+    assert "alice" in running_health and "tiktok2mqtt stopped" in log
+    for secret in SECRETS:
+        for raw_topic, raw in published:
+            assert secret.encode() not in raw_topic + raw, (raw_topic, raw[:200])
+        assert secret not in log
+        assert secret not in health
+    info = [x.json() for x in rec2.on("tiktok/bridge/info") if x.payload][-1]
+    assert info["config"]["mqtt"]["password"] == "***"
+
+    # The session went to TikTok (the push socket's cookies) but not to the sign server.
+    assert any(c.cookies.get("sessionid") == SESSION_ID for c in sim.connections)
+    assert proxy.seen, "the daemon used the sign server"
+    assert all(SESSION_ID.encode() not in s.blob() for s in proxy.seen)
+    assert any(SIGN_KEY.encode() in s.blob() for s in proxy.seen)  # the key is for it
+
+
+async def test_session_goes_to_the_sign_server_only_when_opted_in(
+    mosquitto: Mosquitto,
+    sim: TikTokSimulator,
+    proxy: RecordingProxy,
+    subscriber: Subscribe,
+    daemon_factory: Callable[[Path], Daemon],
+    tmp_path: Path,
+) -> None:
+    sim.add_user("alice", live=True)
+    cfg = secret_config(tmp_path, mosquitto, sim, proxy, send_session=True, mqtt_password=False)
+    daemon_factory(cfg)
+    rec = await subscriber(mosquitto, "tiktok/#")
+    await rec.wait_for("tiktok/alice/state", lambda x: x.json()["status"] == "connected", 30)
+    assert any(SESSION_ID.encode() in s.blob() for s in proxy.seen)
