@@ -49,6 +49,7 @@ from bridge.events.model import (
     User,
     ViewersEvent,
 )
+from bridge.tiktok.frames import MESSAGE_TYPES
 from bridge.tiktok.frames import as_text as _text
 from bridge.tiktok.pb import webcast_pb2 as pb
 
@@ -370,32 +371,34 @@ def rank(m: pb.RankUpdateMessage, env: Env) -> Event:
     return RankEvent(**env, ranks=ranks)
 
 
-# Keyed by the method name without its "Webcast" prefix (PT sends some without it).
-BUILDERS: dict[str, tuple[type[Message], Builder]] = {
-    "ChatMessage": (pb.ChatMessage, chat),
-    "GiftMessage": (pb.GiftMessage, gift),
-    "LikeMessage": (pb.LikeMessage, like),
-    "MemberMessage": (pb.MemberMessage, member),
-    "SocialMessage": (pb.SocialMessage, social),
-    "RoomUserSeqMessage": (pb.RoomUserSeqMessage, viewers),
-    "ControlMessage": (pb.ControlMessage, control),
-    "SubNotifyMessage": (pb.SubNotifyMessage, subscribe),
-    "QuestionNewMessage": (pb.QuestionNewMessage, question),
-    "EmoteChatMessage": (pb.EmoteChatMessage, emote_chat),
-    "EnvelopeMessage": (pb.EnvelopeMessage, envelope),
-    "LinkMicBattle": (pb.LinkMicBattle, battle),
-    "LinkMicArmies": (pb.LinkMicArmies, battle_armies),
-    "LiveIntroMessage": (pb.LiveIntroMessage, intro),
-    "RoomPinMessage": (pb.RoomPinMessage, pin),
-    "ImDeleteMessage": (pb.ImDeleteMessage, delete),
-    "RankUpdateMessage": (pb.RankUpdateMessage, rank),
+# The builder of each wire method. The message class comes from the codec's table
+# (frames.MESSAGE_TYPES), so the method -> class mapping exists in one place only.
+BUILDERS: dict[str, Builder] = {
+    "WebcastChatMessage": chat,
+    "WebcastGiftMessage": gift,
+    "WebcastLikeMessage": like,
+    "WebcastMemberMessage": member,
+    "WebcastSocialMessage": social,
+    "WebcastRoomUserSeqMessage": viewers,
+    "WebcastControlMessage": control,
+    "WebcastSubNotifyMessage": subscribe,
+    "WebcastQuestionNewMessage": question,
+    "WebcastEmoteChatMessage": emote_chat,
+    "WebcastEnvelopeMessage": envelope,
+    "WebcastLinkMicBattle": battle,
+    "WebcastLinkMicArmies": battle_armies,
+    "WebcastLiveIntroMessage": intro,
+    "WebcastRoomPinMessage": pin,
+    "WebcastImDeleteMessage": delete,
+    "WebcastRankUpdateMessage": rank,
 }
 
-
-# Both spellings of every method, so the per-message lookup is a single dict access.
+# Both spellings of every method (PT sends some without "Webcast"), so the per-message
+# lookup is a single dict access.
 _BY_METHOD: dict[str, tuple[type[Message], Builder]] = {
-    **BUILDERS,
-    **{f"Webcast{name}": entry for name, entry in BUILDERS.items()},
+    spelling: (MESSAGE_TYPES[method], build)
+    for method, build in BUILDERS.items()
+    for spelling in (method, method.removeprefix("Webcast"))
 }
 
 

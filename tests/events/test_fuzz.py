@@ -9,7 +9,7 @@ from bridge.events import UnknownEvent
 from bridge.events.builders import BUILDERS
 from tests.events._support import processor
 
-METHODS = [*sorted(f"Webcast{m}" for m in BUILDERS), "WebcastMysteryMessage", "RoomVerifyMessage"]
+METHODS = [*sorted(BUILDERS), "WebcastMysteryMessage", "RoomVerifyMessage"]
 
 
 @settings(max_examples=400, deadline=None)
