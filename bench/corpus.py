@@ -21,7 +21,8 @@ from pathlib import Path
 from bridge.tiktok import frames
 from bridge.tiktok.pb import webcast_pb2 as pb
 
-PAYLOADS = Path("/work/shared/fixtures/real-2023/payloads.jsonl")
+# Real 2023 payloads kept with the tests (provenance: tests/fixtures/README.md).
+PAYLOADS = Path(__file__).resolve().parents[1] / "tests/fixtures/real-2023/payloads.jsonl"
 
 # Share of inner messages per wire method (sums to 1). Busy-room proportions: one like
 # message carries up to 15 taps and every viewer entering is a member message.
