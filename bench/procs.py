@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bridge.tiktok.settings import Endpoints
+from bridge.settings.tiktok import Endpoints
 
 REPO = Path(__file__).resolve().parent.parent
 BASE_TOPIC = "bench"

@@ -18,10 +18,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bridge.core.settings import DEFAULT_GIFT_TIERS, GiftTier
 from bridge.events import Event, GiftEvent, StreamProcessor, gift_tier
 from bridge.events.processor import common_of
 from bridge.mqtt.payloads import encode_json
+from bridge.settings.streamer import DEFAULT_GIFT_TIERS, GiftTier
 from bridge.tiktok.frames import (
     FrameError,
     as_text,

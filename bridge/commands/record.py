@@ -26,16 +26,16 @@ from bridge.commands.check_config import print_invalid
 from bridge.commands.run import ENV_CONFIG, secrets_of
 from bridge.config import Config, ConfigInvalid, load_config
 from bridge.core.app import Bridge
-from bridge.core.settings import StreamerSettings
 from bridge.mqtt.topics import TopicError, check_name
 from bridge.service.logging import setup_logging
 from bridge.service.signals import stop_on_shutdown_signals
+from bridge.settings.names import normalise_unique_id
+from bridge.settings.streamer import StreamerSettings
+from bridge.settings.tiktok import TikTokSettings
 from bridge.tiktok.budget import CallBudget
 from bridge.tiktok.client import PushSession, TikTokClient
 from bridge.tiktok.pb import webcast_pb2 as pb
 from bridge.tiktok.recording import Kind, RecordingWriter
-from bridge.tiktok.settings import TikTokSettings
-from bridge.tiktok.users import normalise_unique_id
 
 NAME = "record"
 HELP = "bridge one streamer normally and record its push traffic to a file for `replay`"

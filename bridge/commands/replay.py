@@ -31,8 +31,8 @@ from bridge.commands.demo import (
 from bridge.commands.live_view import LiveView
 from bridge.config import Config, ConfigInvalid, load_config
 from bridge.core.app import Bridge
-from bridge.core.settings import DEFAULT_EVENTS
-from bridge.mqtt.settings import MqttSettings
+from bridge.settings.mqtt import MqttSettings
+from bridge.settings.streamer import DEFAULT_EVENTS
 from bridge.sim import SimRoom
 from bridge.sim import messages as m
 from bridge.tiktok.frames import FrameError

@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from bridge.core.settings import StreamerSettings
 from bridge.core.state import StreamerState, iso_utc
 from bridge.events import (
     Event,
@@ -27,6 +26,7 @@ from bridge.events import (
 )
 from bridge.mqtt.payloads import PayloadLike
 from bridge.mqtt.topics import StreamerTopics, TopicError
+from bridge.settings.streamer import StreamerSettings
 
 log = logging.getLogger(__name__)
 

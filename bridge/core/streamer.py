@@ -33,8 +33,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bridge.core.publish import StreamerPublisher
-from bridge.core.settings import StreamerSettings, SupervisorSettings
 from bridge.events import Event, StreamEvent, StreamProcessor
+from bridge.settings.streamer import StreamerSettings
+from bridge.settings.tiktok import SupervisorSettings
 from bridge.tiktok import errors
 from bridge.tiktok.client import PushSession, RoomInfo, TikTokClient
 

@@ -29,11 +29,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import aiomqtt
 
-from bridge.mqtt.settings import HomeAssistantSettings, MqttSettings
 from bridge.mqtt.topics import Topics, check_topic
+from bridge.settings.mqtt import HomeAssistantSettings, MqttSettings
 
 if TYPE_CHECKING:  # types only: bridge.mqtt must not depend on bridge.core at run time
-    from bridge.core.settings import StreamerSettings
+    from bridge.settings.streamer import StreamerSettings
 
 __all__ = [
     "ORIGIN_NAME",

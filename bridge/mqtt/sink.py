@@ -35,8 +35,8 @@ import aiomqtt
 import paho.mqtt.client as mqtt
 
 from bridge.mqtt.payloads import PayloadLike, to_bytes
-from bridge.mqtt.settings import MqttSettings
 from bridge.mqtt.topics import check_filter, check_topic
+from bridge.settings.mqtt import MqttSettings
 
 __all__ = ["MqttSink", "OnConnected", "OnMessage", "OnOversize", "SinkStats"]
 

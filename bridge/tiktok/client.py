@@ -12,6 +12,8 @@ import logging
 import time
 from collections.abc import Mapping
 
+from bridge.settings.names import normalise_unique_id
+from bridge.settings.tiktok import TikTokSettings
 from bridge.tiktok import params
 from bridge.tiktok.budget import CallBudget
 from bridge.tiktok.errors import RateLimited, TikTokError, UserNotFound
@@ -19,9 +21,7 @@ from bridge.tiktok.frames import as_text
 from bridge.tiktok.http import GiftInfo, RoomInfo, RoomStatus, TikTokHttp
 from bridge.tiktok.params import BrowserIdentity
 from bridge.tiktok.push import PushSession, PushStats, PushTarget
-from bridge.tiktok.settings import TikTokSettings
 from bridge.tiktok.sign import SignClient
-from bridge.tiktok.users import normalise_unique_id
 
 __all__ = [
     "CallBudget",
@@ -118,8 +118,8 @@ class TikTokClient:
     def _socket_cookies(self, tiktok_cookies: Mapping[str, str]) -> dict[str, str]:
         cookies = {"tt-target-idc": params.DEFAULT_TARGET_IDC}
         cookies.update(tiktok_cookies)
-        if self.settings.session is not None:
-            cookies.update(params.session_cookies(self.settings.session))
+        if self.settings.login is not None:
+            cookies.update(params.session_cookies(self.settings.login))
         return cookies
 
     async def _signed_target(self, room_id: int, identity: BrowserIdentity) -> PushTarget:

@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from bridge.settings.tiktok import TikTokSettings
 from bridge.tiktok import params
 from bridge.tiktok.budget import CallBudget
 from bridge.tiktok.errors import (
@@ -30,7 +31,6 @@ from bridge.tiktok.errors import (
     UserNotFound,
 )
 from bridge.tiktok.params import BrowserIdentity
-from bridge.tiktok.settings import TikTokSettings
 
 log = logging.getLogger(__name__)
 
@@ -288,7 +288,7 @@ class TikTokHttp:
         await self.client.aclose()
 
     def _cookies(self, extra: Mapping[str, str] | None = None) -> str:
-        cookies = params.session_cookies(self._settings.session)
+        cookies = params.session_cookies(self._settings.login)
         cookies.update(extra or {})
         return params.cookie_header(cookies)
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from bridge.tiktok.settings import Endpoints, Session, TikTokSettings
+from bridge.settings.tiktok import Endpoints, Session, TikTokSettings
 
 AID = "1988"
 APP_NAME = "tiktok_web"
@@ -154,7 +154,7 @@ def http_params(settings: TikTokSettings, identity: BrowserIdentity) -> dict[str
             "screen_height": SCREEN_HEIGHT,
             "screen_width": SCREEN_WIDTH,
             "tz_name": tz_name(settings.region),
-            "user_is_login": "true" if settings.session else "false",
+            "user_is_login": "true" if settings.login else "false",
             "webcast_language": settings.language,
         }
     )

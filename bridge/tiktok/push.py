@@ -20,12 +20,12 @@ from types import TracebackType
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from bridge.settings.tiktok import TikTokSettings
 from bridge.tiktok import frames, params
 from bridge.tiktok.budget import CallBudget
 from bridge.tiktok.errors import ConnectionLost, HandshakeRejected, RateLimited, TikTokError
 from bridge.tiktok.http import retry_at_from
 from bridge.tiktok.pb import webcast_pb2 as pb
-from bridge.tiktok.settings import TikTokSettings
 
 log = logging.getLogger(__name__)
 

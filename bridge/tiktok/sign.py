@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from bridge import __version__
+from bridge.settings.tiktok import Session, TikTokSettings
 from bridge.tiktok import params
 from bridge.tiktok.budget import CallBudget
 from bridge.tiktok.errors import (
@@ -27,7 +28,6 @@ from bridge.tiktok.frames import FrameError, as_text, decode_fetch_result
 from bridge.tiktok.http import rate_limited
 from bridge.tiktok.params import BrowserIdentity
 from bridge.tiktok.pb import webcast_pb2 as pb
-from bridge.tiktok.settings import Session, TikTokSettings
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ class SignClient:
 
     @property
     def _base(self) -> str:
-        return self._settings.endpoints.sign_server.rstrip("/")
+        return self._settings.sign_server_url.rstrip("/")
 
     def _headers(self, accept: str) -> dict[str, str]:
         headers = {"User-Agent": f"{CLIENT_NAME}/{__version__}", "Accept": accept}
@@ -125,7 +125,7 @@ class SignClient:
             "platform": "web",
         }
         headers = self._headers("application/protobuf,application/json")
-        session = self._settings.session
+        session = self._settings.login
         if session is not None and self._settings.session_to_sign_server:
             # In a header, not the query: URLs end up in logs and proxy access logs.
             headers["x-cookie-header"] = _session_cookie_header(session)
@@ -137,7 +137,7 @@ class SignClient:
 
     async def send_chat(self, room_id: int, text: str) -> None:
         """POST /webcast/chat with the session cookie header (Euler premium feature)."""
-        session = self._settings.session
+        session = self._settings.login
         if session is None:
             raise ChatNotAvailable("sending chat needs a logged-in TikTok session")
         if not self._settings.sign_api_key:
