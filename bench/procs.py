@@ -105,6 +105,7 @@ def config_text(
           mqtt_level: "off"
         service:
           state_dir: {state_dir}
+          max_streamers: {max(100, len(users))}
         streamers:
         """
     )

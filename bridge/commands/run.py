@@ -15,10 +15,10 @@ import asyncio
 import contextlib
 import logging
 import os
-from urllib.parse import urlsplit
 
 from bridge.commands.check_config import print_invalid
 from bridge.config import Config, ConfigInvalid, load_config
+from bridge.config.model import ROOT
 from bridge.core.app import Bridge
 from bridge.service.logging import (
     SecretRedactor,
@@ -27,6 +27,7 @@ from bridge.service.logging import (
 )
 from bridge.service.signals import SignalHandlers
 from bridge.service.systemd import Notifier
+from bridge.settings.declare import secrets_in
 
 NAME = "run"
 HELP = "Run the bridge daemon (TikTok LIVE → MQTT)."
@@ -55,15 +56,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def secrets_of(config: Config) -> list[str]:
-    """Every configured secret, for the log redactor (never in logs, never on MQTT)."""
-    t = config.tiktok
-    found = [config.mqtt.password, t.sign_api_key, t.proxy]
-    if t.session is not None:
-        found.append(t.session.session_id)
-    if t.proxy:
-        parts = urlsplit(t.proxy)
-        found += [parts.password]
-    return [s for s in found if s]
+    """Every configured secret, for the log redactor (never in logs, never on MQTT): what the
+    declaration marks secret, `!secret`/`!credential` values, proxy credentials (raw and
+    percent-decoded)."""
+    return list(dict.fromkeys(secrets_in(ROOT, config.document)))
 
 
 async def _daemon(config: Config, path: str) -> int:

@@ -33,6 +33,7 @@ class ChatSendRequest:
     user: str = setting(
         doc="The streamer (as in `streamers[].user`).",
         normalize=normalise_user,
+        max_length=64,
         pattern=USER_PATTERN,
         pattern_doc=USER_DOC,
         rule=user_problem,

@@ -81,6 +81,9 @@ def setting(
     allow_userinfo; must_exist (paths); key_pattern, key_doc, min_items, max_items (mappings,
     lists); shorthand, missing_message (lists); rule (a last check on the converted value).
     """
+    unknown = options.keys() - _OPTIONS
+    if unknown:  # a misspelt limit would silently not apply
+        raise TypeError(f"unknown setting() options: {', '.join(sorted(unknown))}")
     if required is None:
         required = default is _MISSING and default_factory is None
     spec = Spec(doc, required, secret, restart, default_doc, options, kind)
@@ -236,6 +239,11 @@ _TEXT_OPTIONS = (
     "controls",
 )
 _MAP_OPTIONS = ("key_pattern", "key_doc", "min_items", "max_items")
+_LIST_OPTIONS = ("shorthand", "missing_message", "max_items")
+_OPTIONS = frozenset(
+    {"minimum", "maximum", "url", "allow_userinfo", "must_exist", "rule"}
+    | set(_TEXT_OPTIONS + _MAP_OPTIONS + _LIST_OPTIONS)
+)
 
 
 # --------------------------------------------------------------------------- using a declaration

@@ -133,6 +133,7 @@ class StreamerSettings:
         doc="TikTok user name (`@alice.live`, `alice.live` or a profile URL); lower-cased, "
         "`@` dropped. Used as the topic level: `<base_topic>/<user>/...`.",
         normalize=normalise_user,
+        max_length=64,
         pattern=USER_PATTERN,
         pattern_doc=USER_DOC,
         rule=user_problem,

@@ -119,7 +119,7 @@ def test_room_id_is_a_positive_int64_of_ascii_digits(
 
 def test_user_name_limits(problems: Problems) -> None:
     found = problems("streamers: [{user: '" + "a" * 65 + "'}, {user: 'a\\nb'}, {user: '...'}]\n")
-    assert "1 to 64 characters" in found["streamers[0].user"]
+    assert "too long (at most 64 characters)" in found["streamers[0].user"]
     assert "streamers[1].user" in found
     assert "letter or digit" in found["streamers[2].user"]
 
