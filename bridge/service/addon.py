@@ -140,7 +140,7 @@ class _Checker:
     def url(self, path: str, value: Any, pattern: re.Pattern[str], schemes: str) -> str | None:
         text = self.text(path, value)
         if text is not None and not pattern.fullmatch(text.strip()):
-            self.add(path, f"must be a {schemes} URL")
+            self.add(path, f"must be a {schemes} URL")  # not echoed: may hold a password
             return None
         return text.strip() if text is not None else None
 
