@@ -25,9 +25,9 @@ _MAX_MESSAGE = 200
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 NO_BROKER_HINT = (
-    "install and start the Mosquitto broker add-on (Settings → Add-ons → Add-on store → "
-    "Mosquitto broker) and the MQTT integration, or set mqtt.server (with user and "
-    "password) in this add-on's options to use another broker"
+    "install and start the Mosquitto broker add-on (Settings → Apps, or Add-ons before "
+    "Home Assistant 2026.2 → store → Mosquitto broker) and the MQTT integration, or set "
+    "mqtt.server (with user and password) in this add-on's options to use another broker"
 )
 
 
