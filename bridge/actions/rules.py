@@ -8,7 +8,7 @@ bridge.actions.config_section, because they need the actions' template language.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final, Literal, get_args
+from typing import Any, Literal
 
 from bridge.actions.config_section import (
     MAX_ARGS,
@@ -28,8 +28,6 @@ TriggerType = Literal[
     "gift", "like", "follow", "share", "subscribe", "join", "command",
     "stream_started", "stream_ended", "viewers",
 ]  # fmt: skip
-TRIGGER_TYPES: Final = get_args(TriggerType)
-QUEUE_MODES: Final = get_args(QueueMode)
 
 
 @section("What fires the rule. Keys other than `type` narrow it down.")
