@@ -9,7 +9,13 @@ import time
 import pytest
 from redis.asyncio import Redis
 
-from bridge.cluster import ClusterNode, ClusterSettings, StopReason, StreamerEntry
+from bridge.cluster import (
+    ClusterNode,
+    ClusterSettings,
+    ClusterSettingsError,
+    StopReason,
+    StreamerEntry,
+)
 from bridge.cluster.backend import BackendError
 from bridge.cluster.dedupe import DedupeStore
 from bridge.cluster.keys import Keys
@@ -187,8 +193,6 @@ async def test_cluster_view_lists_members_streamers_and_last_handover(
 
 
 def test_settings_report_every_problem_at_once() -> None:
-    from bridge.cluster import ClusterSettingsError
-
     with pytest.raises(ClusterSettingsError) as info:
         ClusterSettings(instance="bad name", key_prefix="{x}", lease_ttl_s=0, weight=-1)
     keys = {key for key, _ in info.value.problems}
@@ -214,3 +218,20 @@ async def test_node_without_backend_does_not_raise(prefix: str) -> None:
         await node.budget("sign", 60).acquire()
     assert node.holds("x") is None
     await node.close()  # releases nothing, raises nothing
+
+
+def test_sentinel_and_cluster_clients_are_built_from_settings() -> None:
+    # Not connected (both connect on first use): Sentinel and Cluster are not run here.
+    from redis.asyncio import Redis as AsyncRedis
+    from redis.asyncio import RedisCluster
+
+    from bridge.cluster.backend import connect
+
+    cluster = ClusterSettings(instance="a", mode="cluster", url="redis://127.0.0.1:7000")
+    assert isinstance(connect(cluster), RedisCluster)
+    sentinel = ClusterSettings(
+        instance="a", mode="sentinel", sentinels=(("127.0.0.1", 26379),), service_name="t2m"
+    )
+    assert isinstance(connect(sentinel), AsyncRedis)
+    with pytest.raises(ClusterSettingsError, match="sentinels"):
+        ClusterSettings(instance="a", mode="sentinel")
