@@ -156,7 +156,7 @@ class Coordinator:
         try:
             members = await self._membership.heartbeat(self._member_fields())
         except NameInUse as exc:
-            self._backend_failed(exc)
+            log.warning("%s; waiting %.1f s for its record to expire", exc, exc.wait_s)
             return max(_MIN_DELAY_S, min(self._settings.renew_s, exc.wait_s + _WAKE_AFTER_S))
         except BackendError as exc:
             self._backend_failed(exc)
@@ -189,7 +189,7 @@ class Coordinator:
             self._backend_ok = False
 
     def _member_fields(self) -> dict[str, str]:
-        return {"owned": json.dumps(sorted(self._held)), "seen": f"{time.time():.3f}"}
+        return {"owned": json.dumps(sorted(self._held))}
 
     def _desired(self, members: MemberList) -> set[str]:
         """Our share of the wanted streamers (cached: 10,000 × 50 hashes cost ~0.5 s)."""

@@ -1,6 +1,6 @@
 """ClusterNode: one instance's membership in the cluster, the object the bridge core holds.
 
-    node = ClusterNode(settings, listener)            # listener: OwnershipListener
+    node = ClusterNode(settings, listener, on_streamers=…)  # listener: OwnershipListener
     await node.start(config_entries)                  # seeds an empty backend, joins
     node.holds(user) -> token | None                  # gate every publish with it
     await node.store.add(...) / remove / set_watch    # any instance accepts commands
@@ -19,8 +19,8 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Coroutine, Iterable
-from typing import Any, Protocol
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any
 
 from bridge.cluster import rendezvous
 from bridge.cluster.backend import BackendError, Client, connect
@@ -43,10 +43,6 @@ log = logging.getLogger(__name__)
 VIEW_KEY = "\x00cluster-view"
 
 
-class StreamersListener(Protocol):
-    def streamers_changed(self, snapshot: StoreSnapshot) -> None: ...
-
-
 class ClusterNode:
     def __init__(
         self,
@@ -55,6 +51,7 @@ class ClusterNode:
         *,
         clock: Clock = SYSTEM_CLOCK,
         client: Client | None = None,
+        on_streamers: Callable[[StoreSnapshot], None] | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -64,7 +61,7 @@ class ClusterNode:
         self._notifier = Notifier(
             self.client, self.keys.channel, settings.instance, clock, settings.renew_s
         )
-        self.store = StreamerStore(self.client, self.keys, self._notifier.publish)
+        self.store = StreamerStore(self.client, self.keys, self._list_changed)
         self.dedupe = DedupeStore(
             self.client, self.keys, settings.dedupe_ttl_s, settings.dedupe_max
         )
@@ -89,8 +86,9 @@ class ClusterNode:
             before_release=self._flush_dedupe,
             record_handover=self._record_handover,
         )
-        self._listener = listener
+        self._on_streamers = on_streamers  # the list changed: options of owned streamers
         self._wake = asyncio.Event()
+        self._applied: StoreSnapshot | None = None  # the list the coordinator works from
         self._tasks: list[asyncio.Task[None]] = []
         self._loop_task: asyncio.Task[None] | None = None
         self._released = False
@@ -179,14 +177,23 @@ class ClusterNode:
 
     async def _refresh_streamers(self) -> None:
         try:
-            snapshot = await self.store.refresh()
+            await self.store.refresh()
         except BackendError as exc:
             log.debug("streamer list not refreshed: %s", exc)
-            snapshot = None
-        if self.store.snapshot.epoch or snapshot is not None:
-            self.coordinator.set_wanted(self.store.snapshot.watched())
-        if snapshot is not None and hasattr(self._listener, "streamers_changed"):
-            self._listener.streamers_changed(snapshot)
+        snapshot = self.store.snapshot
+        # Compare with what was handed on, not with refresh()'s answer: a change made
+        # through this instance's own store was read back inside the call that made it.
+        if not snapshot.epoch or snapshot is self._applied:
+            return
+        self._applied = snapshot
+        self.coordinator.set_wanted(snapshot.watched())
+        if self._on_streamers is not None:
+            self._on_streamers(snapshot)
+
+    async def _list_changed(self, kind: str) -> None:
+        """A change made here: nudge the others, and run our own round now."""
+        await self._notifier.publish(kind)
+        self._wake.set()
 
     async def _sleep_or_wake(self, seconds: float) -> None:
         wake = asyncio.ensure_future(self._wake.wait())

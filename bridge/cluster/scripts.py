@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import NoScriptError
 
 from bridge.cluster.backend import BACKEND_ERRORS, BackendError, Client
 
@@ -319,6 +319,3 @@ async def _execute(client: Client, calls: Sequence[Call]) -> list[Any]:
 
 async def run_one(client: Client, call: Call) -> Any:
     return (await run(client, [call]))[0]
-
-
-__all__ = ["ALL", "Call", "RedisError", "Script", "run", "run_one"]

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bridge.cluster import ClusterNode, ClusterSettings, StreamerEntry
+from bridge.cluster import ClusterNode, ClusterSettings, StoreSnapshot, StreamerEntry
 from tests.cluster.recorder import Recorder
 from tests.helpers.redis_server import RedisServer
 
@@ -56,11 +56,16 @@ async def make_node(
     nodes: list[ClusterNode] = []
 
     async def make(
-        name: str, streamers: int = 0, url: str | None = None, **overrides: Any
+        name: str,
+        streamers: int = 0,
+        url: str | None = None,
+        on_streamers: Callable[[StoreSnapshot], None] | None = None,
+        **overrides: Any,
     ) -> ClusterNode:
         node = ClusterNode(
             settings(name, url or redis_server.url, prefix, **overrides),
             recorder.listener(name),
+            on_streamers=on_streamers,
         )
         nodes.append(node)
         await node.start(entries(streamers))

@@ -14,6 +14,7 @@ from bridge.cluster import (
     ClusterSettings,
     ClusterSettingsError,
     StopReason,
+    StoreSnapshot,
     StreamerEntry,
 )
 from bridge.cluster.backend import BackendError
@@ -32,7 +33,8 @@ def owner(recorder: Recorder, user: str) -> str | None:
 async def test_any_member_changes_the_list_and_the_owner_follows(
     make_node: MakeNode, recorder: Recorder
 ) -> None:
-    a = await make_node("a", streamers=4)
+    seen_by_a: list[StoreSnapshot] = []
+    a = await make_node("a", streamers=4, on_streamers=seen_by_a.append)
     b = await make_node("b", streamers=4)
     await recorder.wait_until(lambda: len(recorder.owners()) == 4, TTL_S + 10, "4 owned")
     # b accepts an addition; whoever wins it starts it (after one TTL: a new streamer).
@@ -41,6 +43,7 @@ async def test_any_member_changes_the_list_and_the_owner_follows(
                               "newcomer watched")  # fmt: skip
     assert a.store.snapshot.entries["newcomer"].options == {"events": ["gift"]}
     assert a.store.snapshot.entries["newcomer"].source == "runtime"
+    assert "newcomer" in seen_by_a[-1].entries  # the core hears of the new options
     # a switches it off, then on again: stop, then start with a higher token.
     first = recorder.starts("newcomer")[-1]
     assert await a.store.set_watch("newcomer", False)
