@@ -17,7 +17,8 @@ Command = tuple[str, str, AddArguments, Run]
 
 
 def _commands() -> list[Command]:
-    # Imported lazily so `tiktok2mqtt healthcheck` stays fast and light.
+    # Imported at call time because bridge.commands imports Command from this module.
+    # Every command module is loaded to build the parser (no lazy loading per command).
     from bridge import commands
 
     return commands.ALL

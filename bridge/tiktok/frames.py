@@ -48,7 +48,7 @@ PAYLOAD_ENCODING = "pb"
 LIVE_ID = 12
 
 # The inner-message class for each wire ``method`` this schema declares. Anything else
-# is an unknown event (pb.CommonOnly still reads its common part).
+# is an unknown event (pb.CommonOnly still reads its common part: events.processor.common_of).
 MESSAGE_TYPES: Mapping[str, type[Message]] = {
     "WebcastChatMessage": pb.ChatMessage,
     "WebcastGiftMessage": pb.GiftMessage,
