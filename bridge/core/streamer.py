@@ -63,16 +63,20 @@ class _StreamEnded(Exception):
 
 
 class ReconnectCapped(errors.TikTokError):
-    """Too many connection attempts in the last hour: wait ``backoff_max_s`` (peer R3)."""
+    """Too many connection attempts in the last hour: wait ``backoff_max_s`` (hammering a
+    flapping room is what gets an IP flagged, docs/protocol.md §7)."""
 
     status = "reconnect_limited"
     transient = False
+    summary = "holding back after too many reconnects"
 
 
 class UnconfirmedNotFound(errors.TikTokError):
-    """A "user not found" for an account seen before, not yet confirmed (peer C3, TLC#323)."""
+    """A "user not found" for an account seen before, not yet confirmed: TikTok answers it
+    now and then for accounts that exist, even while live (docs/protocol.md §7)."""
 
     status = "error"
+    summary = "TikTok says the user does not exist (not believed yet)"
 
 
 class Backoff:
@@ -311,6 +315,7 @@ class StreamerSupervisor:
         self.stats.connects += 1
         async with self.client.open_push(room_id, user=self.user) as session:
             self._connected_at = self._last_activity = time.monotonic()
+            log.info("%s: connected to the live stream (room %s)", self.user, room_id)
             self.pub.set_status("connected")
             try:
                 await self._consume(session, processor, room_id)
@@ -430,6 +435,8 @@ class StreamerSupervisor:
         """Live OFF. ``announced``: TikTok's control message already gave the stream event;
         otherwise (live check, pause, new room) the bridge publishes one itself."""
         processor, self._processor = self._processor, None
+        if self.pub.state.live:
+            log.info("%s: stream ended (%s)", self.user, reason)
         if reason not in ("paused", "new_room"):
             self._ended_polls_left = self.sup.ended_polls  # a quick restart is likely
         if processor is not None:
@@ -467,7 +474,7 @@ class StreamerSupervisor:
             status, delay = "error", self._backoff.next_delay()
             log.error("%s: unexpected error; retry in %.0f s", self.user, delay, exc_info=exc)
         self._resume_at = now + delay
-        self.pub.set_status(status, reason=str(exc) or type(exc).__name__, retry_in=delay)
+        self.pub.set_status(status, reason=errors.describe(exc), retry_in=delay)
 
     def _error_delay(self, exc: errors.TikTokError) -> float:
         if isinstance(exc, errors.Blocked):
@@ -484,7 +491,7 @@ class StreamerSupervisor:
         if self._on_rate_limited is not None:
             self._on_rate_limited(retry_at)
         log.warning("%s: rate limited; retry in %.0f s", self.user, delay)
-        self.pub.set_status("rate_limited", retry_at=retry_at, reason=str(exc), retry_in=delay)
+        self.pub.set_status("rate_limited", retry_at=retry_at, reason=exc.reason, retry_in=delay)
 
     # ---------------------------------------------------------------- helpers
 

@@ -218,10 +218,18 @@ def streamer_device(
     components["reconnect"] = entity(
         "reconnect", "button", "Reconnect", entity_category="diagnostic",
         command_topic=st.reconnect, payload_press="PRESS", qos=1,
+        # Usable exactly when the streamer is unavailable (blocked, not_found…): after fixing
+        # what the Status sensor's reason names, retry now instead of after the back-off.
+        availability=_availability(topics.bridge_state),
     )  # fmt: skip
     components["status"] = entity(
         "status", "sensor", "Status", entity_category="diagnostic", icon="mdi:connection",
         state_topic=st.state, value_template="{{ value_json.status }}",
+        # The human-readable reason ("cannot reach TikTok: name resolution failed") and the
+        # end of a rate limit, as attributes of the status.
+        json_attributes_topic=st.state,
+        json_attributes_template="{{ {'reason': value_json.get('reason'), "
+        "'retry_at': value_json.get('retry_at')} | tojson }}",
         # Only the bridge: the status must stay readable exactly when the streamer is
         # unavailable (not_found, blocked…), it is the answer to "why?".
         availability=_availability(topics.bridge_state),

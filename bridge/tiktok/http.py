@@ -27,7 +27,9 @@ from bridge.tiktok.errors import (
     Blocked,
     RateLimited,
     TikTokError,
+    Unreachable,
     UserNotFound,
+    network_cause,
 )
 from bridge.tiktok.params import BrowserIdentity
 from bridge.tiktok.settings import TikTokSettings
@@ -195,7 +197,7 @@ def room_status_from_api(body: Any, unique_id: str) -> RoomStatus:
         raise Blocked("api-live/user/room: unexpected body")
     code = _as_int(body.get("statusCode"))
     if body.get("message") == "user_not_found" or code == API_USER_NOT_FOUND:
-        raise UserNotFound(f"TikTok user {unique_id} not found")
+        raise UserNotFound(f"api-live/user/room answered user_not_found for @{unique_id}")
     if code not in (0, None):
         raise TikTokError(f"api-live/user/room: statusCode {code}")
     data = body.get("data")
@@ -310,8 +312,11 @@ class TikTokHttp:
         query_params.update(query or {})
         try:
             response = await self.client.get(url, params=query_params, headers=headers)
-        except httpx.TimeoutException as exc:
-            raise TikTokError(f"{what}: timed out") from exc
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError) as exc:
+            raise Unreachable(what, network_cause(exc)) from None
+        except httpx.TimeoutException:
+            timeout = self._settings.http_timeout_s
+            raise TikTokError(f"{what}: no answer within {timeout:g} s") from None
         except httpx.HTTPError as exc:
             # Only the class name: transport messages can echo proxy URLs (credentials).
             raise TikTokError(f"{what}: {type(exc).__name__}") from None

@@ -22,7 +22,13 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from bridge.tiktok import frames, params
 from bridge.tiktok.budget import CallBudget
-from bridge.tiktok.errors import ConnectionLost, HandshakeRejected, RateLimited, TikTokError
+from bridge.tiktok.errors import (
+    ConnectionLost,
+    HandshakeRejected,
+    RateLimited,
+    TikTokError,
+    network_cause,
+)
 from bridge.tiktok.http import retry_at_from
 from bridge.tiktok.pb import webcast_pb2 as pb
 from bridge.tiktok.settings import TikTokSettings
@@ -170,9 +176,9 @@ class PushSession:
             raise handshake_rejection(exc) from None
         except TimeoutError:
             raise ConnectionLost("push socket: connect timed out") from None
-        except Exception as exc:  # OSError, proxy errors, invalid handshakes ...
-            # Only the class name: proxy errors can echo the proxy URL with credentials.
-            raise ConnectionLost(f"push socket: connect failed ({type(exc).__name__})") from None
+        except Exception as exc:  # DNS, refused, TLS, proxy errors, invalid handshakes ...
+            # Never the message: proxy errors can echo the proxy URL with credentials.
+            raise ConnectionLost(f"push socket: cannot connect ({network_cause(exc)})") from None
 
     async def _start(self) -> None:
         ws = self._require_ws()

@@ -22,6 +22,7 @@ from bridge.tiktok.errors import (
     SessionExpired,
     SignServerUnavailable,
     TikTokError,
+    network_cause,
 )
 from bridge.tiktok.frames import FrameError, as_text, decode_fetch_result
 from bridge.tiktok.http import rate_limited
@@ -101,6 +102,8 @@ class SignClient:
         await self._budget.acquire("sign")
         try:
             response = await self._client.send(request)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError) as exc:
+            raise _unavailable(f"{what}: cannot connect ({network_cause(exc)})") from None
         except httpx.TimeoutException:
             raise _unavailable(f"{what}: timed out") from None
         except httpx.HTTPError as exc:

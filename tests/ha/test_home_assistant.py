@@ -205,6 +205,8 @@ async def _scenario(
     await _check_automations_loaded(ha, [a["alias"] for a in automations])
     await _check_initial_states(ha, ids)
 
+    await _check_status_reason(ha, simulator, ids)
+
     # Live: the HA "Reconnect" button makes the bridge look again at once (no 15 s poll).
     room.go_live()
     await ha.call_service("button.press", {"entity_id": ids["reconnect"]})
@@ -324,6 +326,22 @@ async def _check_initial_states(ha: HomeAssistant, ids: dict[str, str]) -> None:
     gift = await ha.state(ids["gift"])
     assert gift is not None and gift["state"] == "unknown"  # nothing fired yet
     assert gift["attributes"]["event_types"] == ["gift_small", "gift_medium", "gift_large"]
+
+
+async def _check_status_reason(
+    ha: HomeAssistant, simulator: TikTokSimulator, ids: dict[str, str]
+) -> None:
+    """The Status sensor says why a streamer cannot be watched, in words."""
+    simulator.faults.captcha = True
+    await ha.call_service("button.press", {"entity_id": ids["reconnect"]})
+    status = await wait(ha, ids["status"], "blocked")
+    assert status["attributes"]["reason"].startswith("TikTok blocked the request"), status
+    await wait(ha, ids["live"], "unavailable")  # the streamer's other entities grey out
+    await wait(ha, ids["reconnect"], not_state="unavailable")  # …but a retry stays possible
+    simulator.faults.clear()
+    await ha.call_service("button.press", {"entity_id": ids["reconnect"]})
+    await wait(ha, ids["status"], "waiting_for_live", reason=None)
+    await wait(ha, ids["live"], "off")
 
 
 async def _check_ha_restart(ha: HomeAssistant, rec: MqttRecorder, ids: dict[str, str]) -> None:
