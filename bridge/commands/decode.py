@@ -2,9 +2,9 @@
 
 Accepts push frames, fetch results, single inner payloads (their type is read from
 ``common.method``, or forced with ``--method``) and ``tiktok2mqtt record`` files (.t2mr);
-raw bytes or base64 (auto-detected); ``-`` reads stdin. The output is exactly what the bridge publishes
-(``Event.to_dict()``, plus ``streamer`` when given), so a capture from a bug report can be
-replayed into an automation test.
+raw bytes or base64 (auto-detected); ``-`` reads stdin. The output is exactly what the
+bridge publishes (``Event.to_dict()``, plus ``streamer`` when given), so a capture from a
+bug report can be replayed into an automation test.
 """
 
 from __future__ import annotations

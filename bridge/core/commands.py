@@ -3,7 +3,7 @@
 Every request gets an answer on ``<base>/bridge/response/<cmd>`` —
 ``{"status": "ok"|"error", "data": {...}, "error": "...", "transaction": <echoed>}`` — and
 no input can raise out of here: bad JSON, non-UTF-8, oversize, unknown command or streamer
-all become error responses (z2m's request API, conventions §a.4).
+all become error responses (the request/response pattern of zigbee2mqtt's bridge API).
 
 Retained command messages are ignored: a retained ``chat/send`` would otherwise speak to a
 live audience again after every restart of the bridge.

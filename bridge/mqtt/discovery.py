@@ -5,7 +5,7 @@ Two halves:
 * **Pure builders** (``streamer_device``, ``bridge_device``, ``discovery_messages``): config in,
   ``(topic, payload)`` out. Every value comes from configuration (user, display name, gift
   tiers, chat_send, base topic) or the bridge version, never from live data, so a viewer
-  can never inject anything into Home Assistant's entity model (conventions §0.9).
+  can never inject anything into Home Assistant's entity model.
 * **DiscoveryPublisher**: keeps what this process announced, publishes it retained (QoS 1)
   through the sink, removes a streamer's device, re-announces after Home Assistant's birth
   message and clears stale configs a previous run of *this* bridge instance left behind.

@@ -43,7 +43,7 @@ INTRO = "WebcastLiveIntroMessage"
 PIN = "WebcastRoomPinMessage"
 IM_DELETE = "WebcastImDeleteMessage"
 
-# Control actions (protocol.md §5.5).
+# Control actions (docs/protocol.md §5.8).
 PAUSED, UNPAUSED, ENDED, SUSPENDED = 1, 2, 3, 4
 
 _AVATAR = "https://p16-sign-va.tiktokcdn.com/tos-maliva-avt-0068/sim_{uid}~c5_100x100.webp"

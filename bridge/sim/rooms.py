@@ -19,7 +19,7 @@ from bridge.tiktok.pb import webcast_pb2 as pb
 if TYPE_CHECKING:
     from bridge.sim.push import PushConnection
 
-LIVE, OFFLINE = 2, 4  # TikTok room / user status codes (protocol.md §1.3)
+LIVE, OFFLINE = 2, 4  # TikTok room / user status codes (docs/protocol.md §3.4)
 
 
 @dataclass(slots=True)

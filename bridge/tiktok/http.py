@@ -181,7 +181,7 @@ def _room_status(
 def room_status_from_sigi(state: Mapping[str, Any], unique_id: str) -> RoomStatus:
     live_room = state.get("LiveRoom")
     if not isinstance(live_room, dict):
-        # TTL-py: user unknown or never live; the API decides which.
+        # User unknown or never live; the API decides which (docs/protocol.md §3.2).
         raise UserNotFound(f"live page of {unique_id} has no LiveRoom")
     info = live_room.get("liveRoomUserInfo")
     user = _dig(info, "user")
@@ -218,7 +218,7 @@ def room_info_from_json(body: Any, room_id: int) -> RoomInfo:
         raise AgeRestricted("room is age-restricted: a logged-in session is needed")
     if code not in (0, None):
         raise TikTokError(f"room/info: status_code {code}")
-    # TTL-py: an 18+ room answers a bare {"prompts": ...} without a session.
+    # An 18+ room answers a bare {"prompts": ...} without a session (docs/protocol.md §3.6).
     if not isinstance(data, dict) or "prompts" in data or len(data) <= 1:
         raise AgeRestricted("room info withheld (age-restricted room?): a session is needed")
     stats: dict[str, Any] = data["stats"] if isinstance(data.get("stats"), dict) else {}
@@ -241,7 +241,7 @@ def room_info_from_json(body: Any, room_id: int) -> RoomInfo:
 
 
 def gifts_from_json(body: Any) -> dict[int, GiftInfo]:
-    """Gift list answer: ``data.gifts`` (TLC) or ``data`` being the list itself."""
+    """Gift list answer: ``data.gifts``, or ``data`` being the list (docs/protocol.md §3.7)."""
     data = body.get("data") if isinstance(body, dict) else None
     gifts = data.get("gifts") if isinstance(data, dict) else data
     catalogue: dict[int, GiftInfo] = {}
@@ -327,7 +327,7 @@ class TikTokHttp:
     # -- room resolution ---------------------------------------------------------------
 
     async def resolve_room(self, unique_id: str, identity: BrowserIdentity) -> RoomStatus:
-        """Live page first, api-live as the fall-back (protocol.md §1.4)."""
+        """Live page first, api-live as the fall-back (docs/protocol.md §3.4)."""
         try:
             return await self.room_from_html(unique_id, identity)
         except RateLimited:
@@ -408,7 +408,7 @@ class TikTokHttp:
     # -- ttwid (direct mode) -------------------------------------------------------------
 
     async def mint_ttwid(self, unique_id: str, identity: BrowserIdentity) -> str:
-        """An anonymous ``ttwid`` cookie from profile page visits (PT, protocol.md §3.4)."""
+        """An anonymous ``ttwid`` cookie from profile page visits (docs/protocol.md §4.3)."""
         www = self._settings.endpoints.www.rstrip("/")
         urls = (f"{www}/@{unique_id}", f"{www}/@tiktok")
         for round_no in range(self.TTWID_ROUNDS):

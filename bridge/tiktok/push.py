@@ -1,4 +1,4 @@
-"""PushSession: one WebCast push WebSocket (protocol.md §5).
+"""PushSession: one WebCast push WebSocket (docs/protocol.md §5).
 
 Open: im_enter_room, then protobuf heartbeats on a timer (TikTok never answers WS pings).
 Receive: every ``msg`` frame becomes one FetchResult, acked when the batch asks for it.
@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 MAX_FRAME_BYTES = 16 * 1024 * 1024
 # A server-announced heartbeat interval outside this range is ignored as nonsense.
 _SERVER_INTERVAL_RANGE = (0.5, 120.0)
-# Statuses TikTok uses to refuse the socket (protocol.md §5.2, peer-issues C5).
+# Statuses TikTok uses to refuse the socket (docs/protocol.md §5.2).
 _REJECTING_STATUSES = frozenset({200, 400, 401, 403, 415})
 
 
@@ -187,10 +187,10 @@ class PushSession:
             self.settings.heartbeat_interval_s,
         )
         self._last_seen = time.monotonic()
-        # TLC sets a random enter_unique_id: it keeps rooms apart and the server echoes it.
+        # A random enter_unique_id keeps rooms apart; the server echoes it (docs/protocol.md §5.5).
         enter_id = secrets.randbelow(2**63 - 1) + 1
         await self._send(frames.encode_enter_room(self.room_id, enter_unique_id=enter_id))
-        # Heartbeats only after entering the room (TLC: else the server closes with 1000).
+        # Heartbeats only after entering the room, or the server closes (docs/protocol.md §5.3).
         self._heartbeat_task = asyncio.create_task(
             self._heartbeat_loop(), name=f"push-heartbeat-{self.room_id}"
         )
@@ -259,7 +259,7 @@ class PushSession:
 
     async def _handle(self, data: str | bytes) -> pb.FetchResult | None:
         if isinstance(data, str):
-            return None  # text messages carry nothing for us (PT ignores them too)
+            return None  # text messages carry nothing (docs/protocol.md §5.4)
         try:
             frame = frames.decode_frame(data)
             if frame.payload_type != "msg":

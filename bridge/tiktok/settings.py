@@ -46,7 +46,7 @@ class TikTokSettings:
     sign_server_enabled: bool = False
     sign_api_key: str | None = field(default=None, repr=False)
     session: Session | None = None
-    # Send the session to the sign server too (both peers refuse unless explicitly allowed).
+    # Send the session to the sign server too: an explicit opt-in, it leaves for a third party.
     session_to_sign_server: bool = False
     # http://, https:// or socks5:// URL; may hold credentials, hence repr=False.
     proxy: str | None = field(default=None, repr=False)
