@@ -1,7 +1,7 @@
 """compose.yaml (docs/docker.md) without a Docker engine: its structure and keys, that every
 file it mounts or builds from exists, that the bridge's configuration passes check-config
 and points at the broker service, that the broker listens where the bridge looks, and that
-the excerpt in docs/docker.md is the file's own."""
+the excerpts in the docs are the file's own."""
 
 from __future__ import annotations
 
@@ -61,15 +61,14 @@ def test_every_file_it_mounts_or_builds_from_exists(compose: dict[str, Any]) -> 
                 assert (COMPOSE.parent / source).exists(), source
     bridge = compose["services"]["tiktok2mqtt"]
     assert (COMPOSE.parent / bridge["build"] / "Dockerfile").is_file()
-    # The image's volumes (Dockerfile VOLUME) are both provided.
-    assert {"/config", "/data"} <= set(_binds(bridge))
+    # Where the image reads its configuration (TIKTOK2MQTT_CONFIG) and keeps its state.
+    assert {"/config/config.yaml", "/data"} <= set(_binds(bridge))
 
 
 def test_the_bridge_config_passes_check_config_and_finds_the_broker(
     compose: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    config_dir = COMPOSE.parent / _binds(compose["services"]["tiktok2mqtt"])["/config"]
-    config = config_dir / "config.yaml"
+    config = COMPOSE.parent / _binds(compose["services"]["tiktok2mqtt"])["/config/config.yaml"]
     assert main(["check-config", "-c", str(config)]) == 0, capsys.readouterr().err
     server = urlsplit(yaml.safe_load(config.read_text())["mqtt"]["server"])
     assert server.hostname == "mosquitto"  # the service name is its host name in compose
@@ -95,11 +94,12 @@ def test_the_broker_accepts_the_bridge_and_keeps_its_data(compose: dict[str, Any
     assert "1883:1883" in mosquitto["ports"]  # Home Assistant and lights reach it too
 
 
-def test_the_docs_excerpt_is_the_file(compose: dict[str, Any]) -> None:
-    doc = (REPO / "docs" / "docker.md").read_text()
-    excerpt = re.search(r"excerpt of compose\.yaml -->\n```yaml\n(.*?)\n```", doc, re.S)
-    assert excerpt, "docs/docker.md lost its compose.yaml excerpt"
-    shown = yaml.safe_load(excerpt.group(1))["services"]
-    for name, service in shown.items():
-        for key, value in service.items():
-            assert compose["services"][name][key] == value, (name, key)
+@pytest.mark.parametrize("doc", ["docker.md", "home-assistant.md"])
+def test_the_docs_excerpts_are_the_file(compose: dict[str, Any], doc: str) -> None:
+    text = (REPO / "docs" / doc).read_text()
+    excerpts = re.findall(r"excerpt of compose\.yaml -->\n```yaml\n(.*?)\n```", text, re.S)
+    assert excerpts, f"docs/{doc} lost its compose.yaml excerpt"
+    for excerpt in excerpts:
+        for name, service in yaml.safe_load(excerpt)["services"].items():
+            for key, value in service.items():
+                assert compose["services"][name][key] == value, (doc, name, key)
