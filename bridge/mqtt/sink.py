@@ -3,7 +3,7 @@
 Callers (TikTok readers, the core) never wait for the broker: `set_state`,
 `clear_state` and `publish_event` only record what should be sent and wake the writer
 task. A slow, paused or absent broker therefore costs bounded memory, never a stalled
-TikTok session (conventions §a.6):
+TikTok session:
 
 * retained state is coalesced per topic (latest wins) and re-published after every
   (re)connect, so it always converges, even when the broker lost its retained store;

@@ -2,7 +2,7 @@
 
 Topic levels come from configuration only (base topic, streamer names, the fixed topic of an
 event class) and never from live data: a nickname such as ``a/+/#`` must not be able to
-publish into another subtree or dodge a broker ACL (conventions §a.1, §0.9).
+publish into another subtree or dodge a broker ACL (docs/security.md).
 """
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ class PushConnection(Protocol):
     def send_raw(self, data: bytes) -> bool: ...
 
 
-LIVE, OFFLINE = 2, 4  # TikTok room / user status codes (protocol.md §1.3)
+LIVE, OFFLINE = 2, 4  # TikTok room / user status codes (docs/protocol.md §3.4)
 
 
 @dataclass(slots=True)

@@ -3,7 +3,7 @@
 One instance per process, shared by all streamers (one HTTP connection pool, one
 CallBudget). Connection mode: with a sign server the socket comes from its signed fetch
 (push_server, route_params, cookies); without one ("direct") from a ttwid cookie and the
-ws_reuse_supplement path on Endpoints.websocket (protocol.md §3.2, §3.4).
+ws_reuse_supplement path on Endpoints.websocket (docs/protocol.md §4.2, §4.3).
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ class TikTokClient:
     async def gift_catalogue(self, room_id: int) -> Mapping[int, GiftInfo]:
         """Gift id -> info, cached per room; empty when TikTok will not give the list.
 
-        Whether the unsigned gift/list still works is uncertain (protocol.md §2.2), so a
+        TikTok answers the unsigned gift/list less and less (docs/protocol.md §3.7), so a
         failure is not an error: events carry the gift struct anyway.
         """
         now = time.monotonic()

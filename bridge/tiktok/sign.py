@@ -1,7 +1,7 @@
 """Euler-compatible sign server: the signed initial fetch (push server + cookies) and chat.
 
 The sign server performs TikTok's signed ``im/fetch`` for us and returns its protobuf
-answer plus the TikTok cookies the socket must present (protocol.md §3.2, §7).
+answer plus the TikTok cookies the socket must present (docs/protocol.md §4.2, §4.4).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from bridge.tiktok.errors import (
     SessionExpired,
     SignServerUnavailable,
     TikTokError,
+    network_cause,
 )
 from bridge.tiktok.frames import FrameError, as_text, decode_fetch_result
 from bridge.tiktok.http import rate_limited
@@ -32,7 +33,7 @@ from bridge.tiktok.pb import webcast_pb2 as pb
 log = logging.getLogger(__name__)
 
 CLIENT_NAME = "tiktok2mqtt"
-# TikTok's "not logged in / session expired" answer to a chat send (protocol.md §7).
+# TikTok's "not logged in / session expired" answer to a chat send (docs/protocol.md §4.4).
 STATUS_SESSION_EXPIRED = 20003
 
 
@@ -63,7 +64,7 @@ def _refusal(status: int, what: str) -> SignServerUnavailable:
 
 
 def validate_fetch_result(result: pb.FetchResult) -> None:
-    """Both peers abort without cursor / push_server; a fallback stub host is an outage."""
+    """No cursor or push_server, or a fallback stub host: an outage (docs/protocol.md §4.2)."""
     if not as_text(result.cursor):
         raise _unavailable("sign server: fetch result has no cursor")
     push_server = as_text(result.push_server)
@@ -72,7 +73,7 @@ def validate_fetch_result(result: pb.FetchResult) -> None:
     parts = urlsplit(push_server)
     if parts.scheme not in ("ws", "wss") or not parts.hostname:
         raise _unavailable("sign server: push_server is not a ws(s) URL")
-    # peer-issues C2: during outages Euler handed out a ws-fallback stub host.
+    # During outages the sign server handed out a ws-fallback stub host that never connects.
     if parts.hostname.startswith("ws-fallback"):
         raise _unavailable("sign server: returned its fallback stub instead of a push server")
 
@@ -101,6 +102,8 @@ class SignClient:
         await self._budget.acquire("sign")
         try:
             response = await self._client.send(request)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError) as exc:
+            raise _unavailable(f"{what}: cannot connect ({network_cause(exc)})") from None
         except httpx.TimeoutException:
             raise _unavailable(f"{what}: timed out") from None
         except httpx.HTTPError as exc:
@@ -119,7 +122,7 @@ class SignClient:
         query = {
             "client": CLIENT_NAME,
             "room_id": str(room_id),
-            # The sign server must sign for the UA our socket will use (protocol.md §8.8).
+            # The sign server must sign for the UA our socket will use (docs/protocol.md §2.2).
             "user_agent": identity.user_agent,
             "client_enter": "true",
             "platform": "web",
