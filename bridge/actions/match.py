@@ -20,13 +20,15 @@ Extras = dict[str, Any]
 class StreamCounters:
     """What like and viewer triggers remember within one stream of one streamer."""
 
-    likes: int = 0  # sum of like counts seen since the stream started
-    like_total: int = 0  # TikTok's room total, monotonic
+    # The room's like total, monotonic. TikTok's total, never a sum of the per-message
+    # counts: those stop growing after 10-20 likes of one viewer (docs/events.md).
+    like_total: int = 0
     viewers: int = 0  # last viewer count
     fired_thresholds: set[tuple[str, int]] = field(default_factory=set)
 
-    def reset(self) -> None:
-        self.likes = self.like_total = self.viewers = 0
+    def reset(self, like_total: int = 0) -> None:
+        self.like_total = like_total
+        self.viewers = 0
         self.fired_thresholds.clear()
 
 
@@ -34,9 +36,8 @@ class StreamCounters:
 class Observation:
     """An event folded into the counters: the before/after values triggers compare."""
 
-    likes_before: int = 0
-    likes_after: int = 0
-    total_after: int = 0
+    likes_before: int = 0  # room like total before the event
+    likes_after: int = 0  # ... and after it
     viewers_before: int = 0
     viewers_after: int = 0
 
@@ -45,14 +46,14 @@ def observe(counters: StreamCounters, event: Mapping[str, Any]) -> Observation:
     """Update the counters with one event (once per event, before matching any rule)."""
     kind = event.get("type")
     if kind == "stream_started":
-        counters.reset()
+        # The stream's likes so far (room info): a restart mid-stream fires no old milestones.
+        counters.reset(_int(event.get("likes")))
         return Observation()
     if kind == "like":
-        before = counters.likes
-        counters.likes += _int(event.get("count"))
-        # TikTok's total also counts likes from before we connected; fall back to our sum.
-        counters.like_total = max(counters.like_total, _int(event.get("total")), counters.likes)
-        return Observation(before, counters.likes, counters.like_total)
+        before, total = counters.like_total, _int(event.get("total"))
+        # Without a room total (never seen since 2023) the counts are all there is.
+        counters.like_total = max(before, total) if total > 0 else before + _int(event.get("count"))
+        return Observation(before, counters.like_total)
     if kind == "viewers":
         before = counters.viewers
         counters.viewers = _int(event.get("current"))
@@ -117,7 +118,7 @@ def _like(t: Trigger, e: Mapping[str, Any], s: Observation, c: StreamCounters) -
         if step > s.likes_before // t.every:
             return {"milestone": step * t.every}
         return None
-    if t.threshold is not None and s.total_after >= t.threshold:
+    if t.threshold is not None and s.likes_after >= t.threshold:
         key = ("likes", t.threshold)
         if key not in c.fired_thresholds:  # once per stream: the total only grows
             c.fired_thresholds.add(key)

@@ -64,7 +64,8 @@ class Trigger:
     )
     every: int | None = setting(
         default=None,
-        doc="like: fire every N likes in the stream (`{{ milestone }}` = N, 2N, ...).",
+        doc="like: fire each time the room's like total passes a multiple of N "
+        "(`{{ milestone }}` = N, 2N, ...; the highest one when several pass at once).",
         minimum=1,
         maximum=10**9,
     )

@@ -416,6 +416,7 @@ class Bridge:
             "watching": sup.watching,
             "reconnects": sup.stats.reconnects,
             "connects": sup.stats.connects,
+            "silent_sockets": sup.stats.silent_sockets,
             "last_event": iso_utc(pub.state.last_event),
             "events": sup.stats.events,
             "published": pub.published,

@@ -153,7 +153,12 @@ class StreamerPublisher:
         self.state.raise_likes(likes)
         self._bridge_event(
             "stream_started",
-            {"streamer": self.settings.user, "room_id": str(room_id), "title": title},
+            {
+                "streamer": self.settings.user,
+                "room_id": str(room_id),
+                "title": title,
+                "likes": self.state.likes,  # the room's like total so far (room info)
+            },
         )
         self._publish_live()
         self._publish_viewers()

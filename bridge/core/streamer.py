@@ -9,9 +9,12 @@
 
 Two different ends, on purpose (docs/protocol.md §5.8): a *stream end* turns ``live``
 OFF and goes back to polling; a *transport loss* keeps ``live`` ON and reconnects after a
-back-off, because only a live check may say the stream is over. The StreamProcessor belongs
-to the stream (room id), not to the connection, so its msg_id de-duplication swallows the
-history TikTok replays after a reconnect.
+back-off, because only a live check may say the stream is over. That check comes at once
+after a loss (before the back-off), so a stream that ended without a control message shows
+OFF without delay; live means room info's status 2 or the live page, never
+``room/check_alive`` alone (it says "alive" for every room since 2026, docs/protocol.md
+§3.5). The StreamProcessor belongs to the stream (room id), not to the connection, so its
+msg_id de-duplication swallows the history TikTok replays after a reconnect.
 
 Never dies: every exception becomes a published status and a delay.
 
@@ -33,7 +36,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bridge.core.publish import StreamerPublisher
-from bridge.events import Event, StreamEvent, StreamProcessor
+from bridge.events import Event, GiftInfo, StreamEvent, StreamProcessor
 from bridge.settings.streamer import StreamerSettings
 from bridge.settings.tiktok import SupervisorSettings
 from bridge.tiktok import errors
@@ -49,6 +52,7 @@ CAP_WINDOW_S = 3600.0  # max_reconnects_per_hour counts attempts in this rolling
 class SupervisorStats:
     reconnects: int = 0
     connects: int = 0
+    silent_sockets: int = 0  # connections that delivered no message (SilentSocket)
     events: int = 0  # events produced by the processors (before the per-streamer filter)
     decode_errors: int = 0
     duplicates: int = 0
@@ -140,6 +144,9 @@ class StreamerSupervisor:
         self._connect_attempts: deque[float] = deque()  # monotonic, last CAP_WINDOW_S only
         self._seen_user = False  # the account resolved at least once (it exists)
         self._not_found_streak = 0  # consecutive "user not found" answers
+        # The connection of a live stream was lost: ask whether it is still live before
+        # the back-off, so a silent stream end shows at once (docs/protocol.md §5.7).
+        self._confirm_live = False
 
     # ---------------------------------------------------------------- public API
 
@@ -255,8 +262,14 @@ class StreamerSupervisor:
 
     async def _cycle(self) -> None:
         await self._sleep_until(self._not_before)
-        await self._sleep_until(self._resume_at)
-        found = await self._find_live_room()
+        if self._confirm_live:
+            self._confirm_live = False
+            found = await self._find_live_room()
+            if found is not None:  # still live: the back-off protects the reconnect
+                await self._sleep_until(self._resume_at)
+        else:
+            await self._sleep_until(self._resume_at)
+            found = await self._find_live_room()
         if found is None:
             self._on_not_live()
             return
@@ -288,7 +301,8 @@ class StreamerSupervisor:
         try:
             if self.settings.room_id is not None:
                 room_id = self.settings.room_id
-                return (room_id, None) if await self.client.check_live(room_id) else None
+                live = await self.client.check_live(room_id, user=self.user)
+                return (room_id, None) if live else None
             status = await self.client.resolve(self.user)
         except errors.UserOffline:
             return None
@@ -329,7 +343,7 @@ class StreamerSupervisor:
         info = await self._room_info(room_id)
         if info is not None:
             title = info.title or title
-        self._processor = self._new_processor(room_id)
+        self._processor = self._new_processor(room_id, await self._gift_catalogue(room_id))
         self._tick_wake.set()
         self.pub.stream_started(
             room_id,
@@ -351,6 +365,21 @@ class StreamerSupervisor:
         except errors.TikTokError as exc:
             log.info("%s: no room info (%s)", self.user, exc.status)
             return None
+
+    async def _gift_catalogue(self, room_id: int) -> dict[int, GiftInfo]:
+        """The room's gifts (signed through the sign server when there is one), for gift
+        messages that lack details; {} when TikTok will not give them (docs/protocol.md §3.7)."""
+        catalogue = await self.client.gift_catalogue(room_id)
+        return {
+            gift_id: GiftInfo(
+                id=gift_id,
+                name=g.name,
+                diamonds_each=g.diamond_count,
+                type=g.type,
+                image_url=g.image_url,
+            )
+            for gift_id, g in catalogue.items()
+        }
 
     async def _consume(
         self, session: PushSession, processor: StreamProcessor, room_id: int
@@ -404,11 +433,11 @@ class StreamerSupervisor:
             if quiet < limit:
                 continue
             log.info("%s: no event for %.0f s, re-checking live", self.user, quiet)
-            if not await self.client.check_live(room_id):
+            if not await self.client.check_live(room_id, user=self.user):
                 raise _StreamEnded("offline")
             last_msg = session.stats.last_msg_at or self._connected_at or 0.0
             if time.monotonic() - last_msg >= limit:
-                raise errors.ConnectionLost(f"live, but no message for {quiet:.0f} s (zombie)")
+                raise errors.SilentSocket(f"no message for {quiet:.0f} s, though the room is live")
             self._last_activity = time.monotonic()
 
     def _count_connect_attempt(self) -> None:
@@ -464,6 +493,9 @@ class StreamerSupervisor:
         now = time.monotonic()
         if isinstance(exc, errors.ConnectionLost):
             self.stats.reconnects += 1
+            self._confirm_live = self.pub.state.live
+        if isinstance(exc, errors.SilentSocket):
+            self.stats.silent_sockets += 1
         if isinstance(exc, errors.RateLimited):
             self._on_rate_limit(exc, now)
             return
@@ -498,13 +530,16 @@ class StreamerSupervisor:
 
     # ---------------------------------------------------------------- helpers
 
-    def _new_processor(self, room_id: int) -> StreamProcessor:
+    def _new_processor(
+        self, room_id: int, gifts: dict[int, GiftInfo] | None = None
+    ) -> StreamProcessor:
         s = self.settings
         return StreamProcessor(
             room_id,
             like_window_s=s.like_window_s,
             gift_streak_timeout_s=s.gift_streak_timeout_s,
             gift_progress=s.gift_progress,
+            gifts=gifts,
         )
 
     def _publish(self, events: Sequence[Event], *, simulated: bool) -> None:

@@ -8,8 +8,8 @@ to decode becomes an ``unknown`` event and a counter; nothing raises out of the 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 from google.protobuf.message import Message
@@ -18,7 +18,7 @@ from bridge.events.builders import lookup
 from bridge.events.dedupe import Deduper
 from bridge.events.gifts import GiftStreaks
 from bridge.events.likes import LikeBatcher
-from bridge.events.model import Event, GiftEvent, LikeEvent, StreamEvent, UnknownEvent
+from bridge.events.model import Event, GiftEvent, GiftInfo, LikeEvent, StreamEvent, UnknownEvent
 from bridge.tiktok.frames import as_text
 from bridge.tiktok.pb import webcast_pb2 as pb
 
@@ -55,8 +55,11 @@ class StreamProcessor:
         gift_progress: bool = False,
         dedupe_size: int = 4096,
         clock: Callable[[], float] = time.time,
+        gifts: Mapping[int, GiftInfo] | None = None,
     ):
         self.room_id = room_id
+        # The room's gift catalogue (gift/list): fills in a gift whose message lacks details.
+        self.gifts: Mapping[int, GiftInfo] = gifts or {}
         self.stats = ProcessorStats()
         self._dedupe = Deduper(dedupe_size)
         self._streaks = GiftStreaks(timeout_s=gift_streak_timeout_s, progress=gift_progress)
@@ -131,13 +134,28 @@ class StreamProcessor:
 
     def _route(self, event: Event, now: float) -> list[Event]:
         if isinstance(event, GiftEvent):
-            return list(self._streaks.feed(event, now))
+            return list(self._streaks.feed(self._with_catalogue(event), now))
         if isinstance(event, LikeEvent):
             return list(self._likes.feed(event, now))
         if isinstance(event, StreamEvent) and event.kind == "ended":
             # Nothing after the end belongs to this stream: publish pending gifts/likes first.
             return [*self.flush(), event]
         return [event]
+
+    def _with_catalogue(self, event: GiftEvent) -> GiftEvent:
+        """The catalogue's name, diamonds, type and image where the message has none."""
+        gift = event.gift
+        known = self.gifts.get(gift.id) if self.gifts else None
+        if known is None or (gift.name and gift.diamonds_each and gift.type):
+            return event
+        filled = GiftInfo(
+            id=gift.id,
+            name=gift.name or known.name,
+            diamonds_each=gift.diamonds_each or known.diamonds_each,
+            type=gift.type or known.type,
+            image_url=gift.image_url or known.image_url,
+        )
+        return replace(event, gift=filled)
 
     def _env(self, msg: Message, msg_id: int) -> dict[str, Any]:
         common: pb.Common = msg.common  # type: ignore[attr-defined]  # field 1 of every event

@@ -12,6 +12,7 @@ from bridge.settings.problems import Problem
 from bridge.settings.schema import join
 
 ConnectionMode = Literal["auto", "sign_server", "direct"]
+HeartbeatOrder = Literal["after_enter", "before_enter"]
 _HTTP = ("http", "https")
 
 # One browser identity for every call of a connection attempt (HTTP, sign call, ttwid, socket):
@@ -164,10 +165,13 @@ class SupervisionSettings:
         minimum=10,
         maximum=86_400,
     )
+    # Bounds how long a stream that ends without a control message (app killed) while
+    # its socket stays open keeps `live` ON (docs/protocol.md §5.7).
     silent_check_s: float = setting(
-        default=300.0,
-        doc="Connected but no event for this long: re-check that the stream is live. "
-        "Not live: the stream ended. Live but no message frame at all: reconnect.",
+        default=120.0,
+        doc="Connected but no event for this long: ask TikTok (room info) whether the "
+        "stream is still live. Not live: the stream ended (`live` OFF). Live but no "
+        "message frame at all: reconnect.",
         minimum=30,
         maximum=86_400,
     )
@@ -271,6 +275,22 @@ class TikTokSettings:
         doc="A connection without any frame for this long is treated as dead and re-opened.",
         minimum=10,
         maximum=3600,
+    )
+    # A live room always sends viewer counts or joins; the sign server's 2026 fallback
+    # socket accepted connections and then sent nothing (docs/protocol.md §5.7).
+    first_message_timeout_s: float = setting(
+        default=30.0,
+        doc="A new connection that delivers no message within this many seconds of "
+        "entering the room is a failed attempt: it is closed, counted and retried after "
+        "a back-off (`reason` in the state says so).",
+        minimum=1,
+        maximum=600,
+    )
+    heartbeat_order: HeartbeatOrder = setting(
+        default="after_enter",
+        doc="`after_enter`: heartbeats start once the enter-room message is sent (TikTok's "
+        "order since late 2025). `before_enter`: one heartbeat first, then enter the room "
+        "(the older order some clients still use).",
     )
     http_timeout_s: float = setting(
         default=15.0, doc="Timeout of one HTTP call.", minimum=1, maximum=300

@@ -38,6 +38,27 @@ class SimConfig:
     need_ack: bool = True
     # Send `im_enter_room_resp` after a valid `im_enter_room`.
     enter_room_resp: bool = True
+    # Every this many seconds a live room sends its viewer count (RoomUserSeq) to every
+    # socket that entered it, as TikTok does (None: only what is pushed; tests that count
+    # frames want that).
+    viewer_updates_s: float | None = None
+
+    # ---- what TikTok changed in 2025-2026 (docs/protocol.md §8); on = today's TikTok ----
+    # room/check_alive answers alive: true for every room id, live or not (since 2026-07).
+    check_alive_lies: bool = True
+    # gift/list answers an empty 200 unless its URL carries a valid signature from the
+    # sign server's sign_url (since 2026-06).
+    gift_list_signed_only: bool = True
+    # Per-user like counts stop growing after this many likes of one viewer in a stream,
+    # while the room total stays right (since 2025-11); None: they always grow.
+    like_cap_per_user: int | None = 15
+    # The v3 message types (competition, in-room banner, battle item cards, super-fan
+    # barrages, since 2026-03): off, a room drops them like the pre-2026 TikTok would.
+    v3_messages: bool = True
+    # A heartbeat before im_enter_room gets the socket closed ("payload_handler_hb"), as
+    # reported since late 2025; off, it is answered like any heartbeat (other clients'
+    # experience: docs/protocol.md §5.3).
+    early_heartbeat_closes: bool = False
 
     def __post_init__(self) -> None:
         # A server never announces a heartbeat interval it would drop the socket for:
@@ -62,6 +83,9 @@ class Faults:
     handshake_status: int | None = None  # 400 (rejected) or 200 (200 instead of 101)
     captcha: bool = False  # live page / api-live / profile answer with a challenge page
     require_api_key: bool = False  # sign server: 401 without a (valid) API key
+    # Push sockets accept, answer heartbeats and then deliver nothing: no im_enter_room_resp,
+    # no msg frame (the sign server's "ws-fallback" sockets of September 2026).
+    silent_socket: bool = False
 
     def rate_limited(self) -> bool:
         return time.time() < self.rate_limited_until

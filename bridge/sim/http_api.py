@@ -6,12 +6,16 @@ simulator's base URLs builds exactly the requests it would send to TikTok.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import html
 import json
+import secrets
 import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from bridge.sim import gifts, ids
 from bridge.sim.config import Faults, SimConfig
@@ -23,6 +27,8 @@ from bridge.tiktok.pb import webcast_pb2 as pb
 
 Handler = Callable[[HttpRequest], HttpResponse]
 
+# The query tokens TikTok's signature consists of (docs/protocol.md §4.1).
+SIGNATURE_PARAMS = ("msToken", "X-Bogus", "X-Gnarly")
 USER_NOT_FOUND = 19881007
 AGE_RESTRICTED = 4003110
 CAPTCHA_HTML = (
@@ -52,6 +58,7 @@ class HttpApi:
         self.host = host
         self._profile_hits = 0
         self._sign_calls: dict[str, deque[float]] = {}
+        self._sign_key = secrets.token_bytes(16)  # what the sim's "X-Gnarly" is keyed with
 
     def handle(self, request: HttpRequest) -> HttpResponse:
         path = request.path
@@ -67,6 +74,8 @@ class HttpApi:
                 path.startswith("/webcast/rooms/") and path.endswith("/chat")
             ):
                 return self.sign_chat
+            if path in ("/webcast/sign_url", "/tiktok/sign_url"):
+                return self.sign_url
             return None
         if method != "GET":
             return None
@@ -159,19 +168,41 @@ class HttpApi:
         return json_response(200, {"status_code": 0, "data": _room_info_data(room)})
 
     def check_alive(self, request: HttpRequest) -> HttpResponse:
+        """room_ids=a,b: ``alive`` per id; every id is "alive" with ``check_alive_lies``."""
         raw = request.query.get("room_ids", "")
+        lies = self.host.config.check_alive_lies
         data = []
         for part in filter(None, raw.split(",")):
             if not part.isdigit():
                 return json_response(200, {"status_code": 10011, "data": []})
             room = self.host.room_by_id(int(part))
-            alive = room is not None and room.live
+            alive = lies or (room is not None and room.live)
             data.append({"room_id": int(part), "room_id_str": part, "alive": alive})
         return json_response(200, {"status_code": 0, "data": data})
 
     def gift_list(self, request: HttpRequest) -> HttpResponse:
+        """The catalogue; with ``gift_list_signed_only`` an unsigned (or wrongly signed)
+        request gets an empty 200, TikTok's answer to requests it will not serve."""
+        if self.host.config.gift_list_signed_only and not self._signed(request):
+            self.host.stats.unsigned_refused += 1
+            return HttpResponse(200, b"", [], "application/json")
         payload = {"gifts": [g.to_json() for g in gifts.GIFTS], "simulated": True}
         return json_response(200, {"status_code": 0, "data": payload})
+
+    def _signed(self, request: HttpRequest) -> bool:
+        """One msToken, one X-Bogus and an X-Gnarly that matches the rest of the query and
+        the request's User-Agent (a signature is made for one User-Agent)."""
+        pairs = request.query_pairs
+        tokens = {name: [v for k, v in pairs if k == name] for name in SIGNATURE_PARAMS}
+        if any(len(values) != 1 for values in tokens.values()):
+            return False
+        rest = [(k, v) for k, v in pairs if k not in SIGNATURE_PARAMS]
+        expected = self._gnarly(request.path, rest, request.header("User-Agent") or "")
+        return hmac.compare_digest(tokens["X-Gnarly"][0], expected)
+
+    def _gnarly(self, path: str, pairs: list[tuple[str, str]], user_agent: str) -> str:
+        material = json.dumps([path, sorted(pairs), user_agent]).encode()
+        return hmac.new(self._sign_key, material, hashlib.sha256).hexdigest()[:40]
 
     def _room_param(self, request: HttpRequest) -> SimRoom | None:
         raw = request.query.get("room_id", "")
@@ -190,6 +221,7 @@ class HttpApi:
                 400, {"code": 400, "message": "room_id and user_agent are required"}
             )
         self.host.stats.sign_fetches += 1
+        self.host.stats.sign_user_agents.append(query["user_agent"])
         if self.host.faults.sign_empty_body:
             return HttpResponse(200, b"", [], "application/x-protobuf")
         room_id = int(query["room_id"])
@@ -219,6 +251,41 @@ class HttpApi:
             for method, payload, msg_id in room.recent_chats(config.fetch_history_count):
                 result.messages.add(method=method, payload=payload, msg_id=msg_id)
         return result
+
+    def sign_url(self, request: HttpRequest) -> HttpResponse:
+        """POST /webcast/sign_url {url, userAgent, method}: the URL with msToken, X-Bogus and
+        X-Gnarly appended, signed for ``userAgent``. Tokens already in the URL are kept as
+        they are, so a URL that carried old ones comes back with two of each: useless, which
+        is why clients strip them first (docs/protocol.md §4.1)."""
+        refusal = self._sign_gate(request)
+        if refusal is not None:
+            return refusal
+        try:
+            body = request.json()
+            url, user_agent = str(body["url"]), str(body["userAgent"])
+        except (ValueError, KeyError, TypeError):
+            return json_response(400, {"code": 400, "message": "url and userAgent are required"})
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not user_agent:
+            return json_response(400, {"code": 400, "message": "url and userAgent are required"})
+        self.host.stats.sign_urls.append(url)
+        pairs = parse_qsl(parts.query, keep_blank_values=True)
+        rest = [(k, v) for k, v in pairs if k not in SIGNATURE_PARAMS]
+        tokens = {
+            "msToken": ids.new_token(48),
+            "X-Bogus": "DFSz" + ids.new_token(18),
+            "X-Gnarly": self._gnarly(parts.path, rest, user_agent),
+        }
+        signed = urlunsplit(parts._replace(query=urlencode([*pairs, *tokens.items()])))
+        name, _, version = user_agent.partition("/")
+        response = {
+            "signedUrl": signed,
+            "userAgent": user_agent,
+            "browserName": name,
+            "browserVersion": version,
+            "tokens": tokens,
+        }
+        return json_response(200, {"code": 200, "message": "", "response": response})
 
     def sign_room_id(self, request: HttpRequest) -> HttpResponse:
         """Euler's room-id lookup (GET /webcast/room_id?uniqueId=…)."""

@@ -42,6 +42,14 @@ ARMIES = "WebcastLinkMicArmies"
 INTRO = "WebcastLiveIntroMessage"
 PIN = "WebcastRoomPinMessage"
 IM_DELETE = "WebcastImDeleteMessage"
+# Types TikTok started sending in 2026 (the "v3" schema, docs/protocol.md §8).
+COMPETITION = "WebcastCompetitionMessage"
+IN_ROOM_BANNER = "WebcastInRoomBannerMessage"
+BATTLE_ITEM_CARD = "WebcastLinkMicBattleItemCard"
+V3_METHODS = frozenset({COMPETITION, IN_ROOM_BANNER, BATTLE_ITEM_CARD})
+
+# TikTok batches likes: one like message carries at most this many (docs/protocol.md §6.5).
+LIKES_PER_MESSAGE = 15
 
 # Control actions (docs/protocol.md §5.8).
 PAUSED, UNPAUSED, ENDED, SUSPENDED = 1, 2, 3, 4
@@ -173,9 +181,13 @@ def gift(
     repeat_end: int = 0,
     group_id: int | None = None,
     to_user: UserLike | None = None,
+    details: bool = True,
     room_id: int = 0,
 ) -> Built:
-    """One GiftMessage. Catalogue gifts fill name/diamonds/type; unknown ids need them given."""
+    """One GiftMessage. Catalogue gifts fill name/diamonds/type; unknown ids need them given.
+
+    ``details=False``: only ``gift_id``, no embedded gift struct (clients then need the
+    room's gift list, docs/protocol.md §3.7)."""
     known = _known_gift(gift_id)
     gid = known.id if known else int(gift_id)  # type: ignore[arg-type]
     struct = pb.GiftStruct(
@@ -189,7 +201,9 @@ def gift(
     common = _common(
         GIFT, room_id, "webcast_aweme_gift_send_message", "{0:user} sent {1:gift} {2:string}"
     )
-    msg = pb.GiftMessage(common=common, gift_id=gid, gift=struct, user=as_user(user))
+    msg = pb.GiftMessage(common=common, gift_id=gid, user=as_user(user))
+    if details:
+        msg.gift.CopyFrom(struct)
     msg.repeat_count = repeat_count
     msg.combo_count = repeat_count
     msg.group_count = 1
@@ -271,6 +285,11 @@ def envelope(
 
 
 # ------------------------------------------------------------------ audience
+
+
+def is_v3(method: str, payload: bytes) -> bool:
+    """A message type the pre-2026 TikTok never sent (SimConfig.v3_messages)."""
+    return method in V3_METHODS
 
 
 def like(user: UserLike, count: int, total: int, *, room_id: int = 0) -> Built:

@@ -31,7 +31,7 @@ from websockets.protocol import State
 from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
 
-from bridge.sim import ids
+from bridge.sim import ids, messages
 from bridge.sim.config import Faults, SimConfig
 from bridge.sim.httpd import HttpRequest, HttpResponse
 from bridge.sim.records import AckRecord, ConnectionRecord, FrameRecord, Stats
@@ -165,10 +165,13 @@ class PushConnection:
         self.entered = False
         self.closing = False
         self.silent = False  # half-open: nothing leaves the server any more
+        # A "ws-fallback" socket (Faults.silent_socket): keepalives only, never the room.
+        self.fallback = host.faults.silent_socket
         self.unacked: dict[int, str] = {}
         self._seq = 0
         self._frames_sent = 0
         self._last_hb = time.monotonic()
+        self._next_viewers: float | None = None  # monotonic; set once the room is entered
         self._room: SimRoom | None = None
 
     # ------------------------------------------------------------ lifecycle
@@ -206,6 +209,10 @@ class PushConnection:
                 budget = CLOSE_GRACE_S
             if self.closing:
                 budget = min(max(budget, 0.05), CLOSE_GRACE_S)
+            elif self._next_viewers is not None:
+                if self._next_viewers <= time.monotonic():
+                    self._send_viewers()
+                budget = max(min(budget, self._next_viewers - time.monotonic()), 0.01)
             try:
                 data = await asyncio.wait_for(self.reader.read(READ_SIZE), budget)
             except TimeoutError:
@@ -281,6 +288,11 @@ class PushConnection:
         if hb.room_id and hb.room_id != self.room_id:
             self.record.errors.append(f"heartbeat for room {hb.room_id}")
         self.record.heartbeats.append(hb.send_packet_seq_id or None)
+        if not self.record.enter_room and self.host.config.early_heartbeat_closes:
+            # The late-2025 order: enter first, then heartbeats (docs/protocol.md §5.3).
+            self.host.stats.early_heartbeat_closes += 1
+            self.close(1000, "payload_handler_hb", reason_key="early_heartbeat")
+            return
         self._last_hb = time.monotonic()
         self._send_frame(pb.PushFrame(payload_type="hb", payload_encoding="pb"))
 
@@ -295,6 +307,8 @@ class PushConnection:
             return
         if frame.payload_encoding != "pb":
             self.record.errors.append("im_enter_room without payload_encoding pb")
+        if self.fallback:
+            return  # never joins the room: nothing of it will arrive
         first_entry = not self.entered
         self.entered = True
         if self.host.config.enter_room_resp:
@@ -311,6 +325,17 @@ class PushConnection:
             )
         if first_entry:
             self._replay_history()
+            interval = self.host.config.viewer_updates_s
+            if interval:
+                self._next_viewers = time.monotonic() + interval
+
+    def _send_viewers(self) -> None:
+        """The room's periodic viewer count (SimConfig.viewer_updates_s)."""
+        interval = self.host.config.viewer_updates_s or 0.0
+        self._next_viewers = time.monotonic() + interval if interval else None
+        room = self._room
+        if room is not None and room.live and self.entered:
+            self.send_messages([room.prepare(messages.viewers(room.viewers, room.total_viewers))])
 
     def _replay_history(self) -> None:
         room = self._room

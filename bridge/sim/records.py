@@ -78,6 +78,7 @@ class Stats:
     http_requests: Counter[str] = field(default_factory=Counter)  # by path
     http_status: Counter[int] = field(default_factory=Counter)
     sign_fetches: int = 0
+    sign_user_agents: list[str] = field(default_factory=list)  # user_agent of each fetch
     ws_accepted: int = 0
     ws_rejected: Counter[int] = field(default_factory=Counter)  # by HTTP status
     frames_sent: int = 0
@@ -86,6 +87,10 @@ class Stats:
     acks_ok: int = 0
     acks_bad: int = 0
     heartbeat_timeouts: int = 0
+    early_heartbeat_closes: int = 0  # sockets closed for a heartbeat before im_enter_room
+    unsigned_refused: int = 0  # gift/list calls answered empty for want of a signature
+    # URLs given to sign_url, as sent (bounded like the request log)
+    sign_urls: deque[str] = field(default_factory=lambda: deque(maxlen=REQUEST_LOG_SIZE))
     requests: deque[RequestRecord] = field(default_factory=lambda: deque(maxlen=REQUEST_LOG_SIZE))
 
 

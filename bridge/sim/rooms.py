@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from bridge.sim import messages
+from bridge.sim.config import SimConfig
 from bridge.sim.ids import new_room_id, user_id_for
 from bridge.sim.records import AckRecord, ConnectionRecord, Signal
 from bridge.tiktok.pb import webcast_pb2 as pb
@@ -69,6 +70,11 @@ class SimRoom:
     likes: int = 0
     paused: bool = False
     history_limit: int = 50
+    # The simulator's knobs (like_cap_per_user, v3_messages): shared, so a change applies
+    # to rooms that exist already.
+    config: SimConfig = field(default_factory=SimConfig)
+    # Likes of each viewer in this stream as TikTok reports them (capped, §8 of the docs).
+    reported_likes: dict[int, int] = field(default_factory=dict)
     # Chats kept for the sign server's initial batch and history_comment_count replay,
     # as (method, payload, msg_id): replays carry the SAME msg_ids.
     history: deque[tuple[str, bytes, int]] = field(default_factory=deque)
@@ -100,6 +106,7 @@ class SimRoom:
         self.status = LIVE
         self.paused = False
         self.likes = 0
+        self.reported_likes.clear()
         self.history.clear()
         if title is not None:
             self.title = title
@@ -119,6 +126,19 @@ class SimRoom:
             conn.close(1000, "room ended", reason_key="ended")
         self.changed.notify()
 
+    def end_silently(self, socket: str = "open") -> None:
+        """The stream ends without a control message (the app was killed): the room is
+        offline at once, and its sockets stay ``open`` (heartbeats answered, nothing
+        else), are ``dropped`` (TCP cut, no close frame) or ``closed`` (close frame)."""
+        self.status = OFFLINE
+        self.paused = False
+        for conn in list(self.connections):
+            if socket == "dropped":
+                conn.abort("dropped")
+            elif socket == "closed":
+                conn.close(1000, "", reason_key="closed_by_server")
+        self.changed.notify()
+
     def pause(self) -> None:
         self.paused = True
         self.push(messages.control(messages.PAUSED))
@@ -133,8 +153,14 @@ class SimRoom:
         """Send messages to every socket that entered the room, as one msg frame each.
 
         Returns how many sockets got them (0 when nobody entered: TikTok does not queue).
+        Without ``config.v3_messages`` the 2026 message types are dropped, as the older
+        TikTok never sent them.
         """
-        batch = [self._prepare(method, payload) for method, payload in items]
+        if not self.config.v3_messages:
+            items = tuple(item for item in items if not messages.is_v3(*item))
+        if not items:
+            return 0
+        batch = [self.prepare(item) for item in items]
         self._remember(batch)
         delivered = 0
         for conn in self.entered_connections():
@@ -146,7 +172,26 @@ class SimRoom:
         """Push a payload byte-for-byte (e.g. a real captured one)."""
         return self.push((method, payload))
 
-    def _prepare(self, method: str, payload: bytes) -> tuple[str, bytes, int]:
+    def tap_likes(self, user: messages.UserLike, taps: int) -> int:
+        """A viewer taps ``taps`` likes: the room total grows by all of them, sent as like
+        messages of at most 15 (as TikTok batches them). With ``config.like_cap_per_user``
+        the viewer's reported count stops growing at the cap (count 0 after it) while
+        ``total`` stays right: TikTok's behaviour since 2025-11. Returns the room total."""
+        viewer = messages.as_user(user)
+        cap = self.config.like_cap_per_user
+        while taps > 0:
+            batch = min(taps, messages.LIKES_PER_MESSAGE)
+            taps -= batch
+            self.likes += batch
+            reported = self.reported_likes.get(viewer.id, 0)
+            count = batch if cap is None else max(0, min(batch, cap - reported))
+            self.reported_likes[viewer.id] = reported + count
+            self.push(messages.like(viewer, count, self.likes))
+        return self.likes
+
+    def prepare(self, item: messages.Built) -> tuple[str, bytes, int]:
+        """(method, payload bound to this room, msg_id): one inner message as sent."""
+        method, payload = item
         if self.room_id is not None:
             payload = messages.bind_room(method, payload, self.room_id)
         msg_id = messages.common_of(payload)[1]
@@ -243,6 +288,7 @@ def make_room(
     age_restricted: bool,
     user_id: int | None,
     history_limit: int,
+    config: SimConfig | None = None,
 ) -> SimRoom:
     room = SimRoom(
         unique_id=unique_id,
@@ -251,6 +297,7 @@ def make_room(
         age_restricted=age_restricted,
         nickname=unique_id.replace("_", " ").replace(".", " ").title(),
         history_limit=history_limit,
+        config=config if config is not None else SimConfig(),
     )
     if live:
         room.go_live(room_id)

@@ -147,6 +147,7 @@ class TikTokSimulator:
             age_restricted=age_restricted,
             user_id=user_id,
             history_limit=self.config.history_limit,
+            config=self.config,
         )
         self.rooms[room.unique_id.lower()] = room
         return room

@@ -57,19 +57,31 @@ class TikTokClient:
         """Room id and live status of ``user`` ("@name", "name", profile or /live URL)."""
         return await self.http.resolve_room(_unique_id(user), self._identity())
 
-    async def check_live(self, room_id: int) -> bool:
-        """room/check_alive, falling back to room info's status when it gives no answer."""
+    async def check_live(self, room_id: int, *, user: str | None = None) -> bool:
+        """Whether ``room_id`` is live, from room info's ``status`` (2 = live).
+
+        ``room/check_alive`` is not asked: since mid-2026 it answers ``alive: true`` for
+        every room, and confirming its "alive" costs the room-info call anyway
+        (docs/protocol.md §3.5). When room info is withheld (age-restricted without a
+        session, errors), ``user``'s live page / api-live decides: live only in this room.
+        """
         identity = self._identity()
-        alive: bool | None = None
         try:
-            alive = await self.http.check_alive(room_id, identity)
+            return (await self.http.room_info(room_id, identity)).live
         except RateLimited:
             raise
         except TikTokError as exc:
-            log.debug("check_alive of room %s failed (%s); using room info", room_id, exc)
-        if alive is not None:
-            return alive
-        return (await self.http.room_info(room_id, identity)).live
+            if user is None:
+                raise
+            log.debug("room info of %s unusable (%s); asking the live page", room_id, exc)
+            withheld = exc
+        try:
+            status = await self.http.resolve_room(_unique_id(user), identity)
+        except RateLimited:
+            raise
+        except TikTokError:
+            raise withheld from None
+        return status.live and status.room_id == room_id
 
     async def room_info(self, room_id: int) -> RoomInfo:
         return await self.http.room_info(room_id, self._identity())
@@ -77,19 +89,32 @@ class TikTokClient:
     async def gift_catalogue(self, room_id: int) -> Mapping[int, GiftInfo]:
         """Gift id -> info, cached per room; empty when TikTok will not give the list.
 
-        TikTok answers the unsigned gift/list less and less (docs/protocol.md §3.7), so a
-        failure is not an error: events carry the gift struct anyway.
+        TikTok answers gift/list only signed since 2026 (docs/protocol.md §3.7): with a sign
+        server the URL is signed through it, else it is sent unsigned. A failure is not an
+        error: gift messages carry the gift struct anyway.
         """
         now = time.monotonic()
         cached = self._gifts.get(room_id)
         if cached is not None and cached[0] > now:
             return cached[1]
+        identity = self._identity()
+        sign = (
+            (lambda url: self.sign.sign_url(url, identity.user_agent))
+            if self.settings.uses_sign_server
+            else None
+        )
         try:
-            catalogue: Mapping[int, GiftInfo] = await self.http.gift_list(room_id, self._identity())
+            catalogue: Mapping[int, GiftInfo] = await self.http.gift_list(
+                room_id, identity, sign=sign
+            )
             ttl = self.settings.gift_catalogue_ttl_s
+        except RateLimited:
+            raise  # the budget waits for the reset; the caller reports it like any call's
         except TikTokError as exc:
             log.info("gift catalogue of room %s unavailable: %s", room_id, exc)
             catalogue, ttl = {}, min(GIFT_FAILURE_TTL_S, self.settings.gift_catalogue_ttl_s)
+        # Each stream has a new room id: forget expired rooms so the cache stays small.
+        self._gifts = {k: v for k, v in self._gifts.items() if v[0] > now}
         self._gifts[room_id] = (now + ttl, catalogue)
         return catalogue
 

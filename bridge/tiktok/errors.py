@@ -153,6 +153,14 @@ class ConnectionLost(TikTokError):
     summary = "live connection failed"
 
 
+class SilentSocket(ConnectionLost):
+    """The socket is open but delivers no ``msg`` frame: after entering the room (the
+    sign server's 2026 fallback socket) or for a long time while the room is still live
+    (a zombie). A failed attempt: back off and try again (docs/protocol.md §5.7)."""
+
+    summary = "the live connection delivered no messages"
+
+
 class ChatNotAvailable(TikTokError):
     """Sending chat is impossible with this configuration (no session/sign server, refused)."""
 

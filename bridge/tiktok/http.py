@@ -1,4 +1,4 @@
-"""Unsigned HTTP calls to TikTok: room resolution, room info, live check, gift list, ttwid.
+"""Unsigned HTTP calls to TikTok: room resolution, room info, gift list, ttwid.
 
 Every call goes through the shared CallBudget first, uses the configured proxy and the
 hosts of ``settings.endpoints`` only, and maps TikTok's answers onto bridge.tiktok.errors.
@@ -13,8 +13,8 @@ import logging
 import math
 import re
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 
@@ -81,6 +81,10 @@ class GiftInfo:
     diamond_count: int
     type: int  # 1 = streakable
     image_url: str | None = None
+
+
+# Signs a full URL: (signed URL, the User-Agent to fetch it with). SignClient.sign_url.
+Signer = Callable[[str], Awaitable[tuple[str, str]]]
 
 
 class _NoCookies(DefaultCookiePolicy):
@@ -311,7 +315,8 @@ class TikTokHttp:
         query_params = params.http_params(self._settings, identity) if client_params else {}
         query_params.update(query or {})
         try:
-            response = await self.client.get(url, params=query_params, headers=headers)
+            # None, not {}: an empty mapping would drop a query already in ``url`` (signed).
+            response = await self.client.get(url, params=query_params or None, headers=headers)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError) as exc:
             raise Unreachable(what, network_cause(exc)) from None
         except httpx.TimeoutException:
@@ -365,33 +370,29 @@ class TikTokHttp:
         body = await self._webcast_json("room/info", room_id, identity)
         return room_info_from_json(body, room_id)
 
-    async def check_alive(self, room_id: int, identity: BrowserIdentity) -> bool | None:
-        """``data[0].alive`` of room/check_alive, or None when the answer is unusable."""
-        webcast = self._settings.endpoints.webcast.rstrip("/")
-        response = await self.get(
-            f"{webcast}/webcast/room/check_alive/",
-            identity,
-            what="room/check_alive",
-            query={"room_ids": str(room_id)},
-        )
-        if response.status_code != 200:
-            return None
-        try:
-            body = response.json()
-        except ValueError:
-            return None
-        entries = body.get("data") if isinstance(body, dict) else None
-        for entry in entries if isinstance(entries, list) else []:
-            if (
-                isinstance(entry, dict)
-                and isinstance(entry.get("alive"), bool)
-                and _as_int(entry.get("room_id")) in (None, room_id)
-            ):
-                return bool(entry["alive"])
-        return None
+    async def gift_list(
+        self, room_id: int, identity: BrowserIdentity, *, sign: Signer | None = None
+    ) -> dict[int, GiftInfo]:
+        """The room's gift catalogue. TikTok answers only signed requests since 2026
+        (docs/protocol.md §3.7): with ``sign`` the full URL is signed first and fetched as
+        signed, with the User-Agent the signature was made for."""
+        if sign is None:
+            body = await self._webcast_json("gift/list", room_id, identity)
+        else:
+            signed_url, user_agent = await sign(self.webcast_url("gift/list", room_id, identity))
+            signer_identity = replace(identity, user_agent=user_agent)
+            response = await self.get(
+                signed_url, signer_identity, what="gift/list", client_params=False
+            )
+            body = self._webcast_body(response, "gift/list")
+        return gifts_from_json(body)
 
-    async def gift_list(self, room_id: int, identity: BrowserIdentity) -> dict[int, GiftInfo]:
-        return gifts_from_json(await self._webcast_json("gift/list", room_id, identity))
+    def webcast_url(self, what: str, room_id: int, identity: BrowserIdentity) -> str:
+        """The full URL of ``<webcast>/webcast/<what>/`` with its browser parameters."""
+        query = params.http_params(self._settings, identity)
+        query["room_id"] = str(room_id)
+        webcast = self._settings.endpoints.webcast.rstrip("/")
+        return str(httpx.URL(f"{webcast}/webcast/{what}/", params=query))
 
     async def _webcast_json(self, what: str, room_id: int, identity: BrowserIdentity) -> Any:
         """The JSON body of ``<webcast>/webcast/<what>/?room_id=…``; Blocked on a challenge,
@@ -400,9 +401,15 @@ class TikTokHttp:
         response = await self.get(
             f"{webcast}/webcast/{what}/", identity, what=what, query={"room_id": str(room_id)}
         )
+        return self._webcast_body(response, what)
+
+    def _webcast_body(self, response: httpx.Response, what: str) -> Any:
         _raise_for_block(response, what)
         if response.status_code != 200:
             raise TikTokError(f"{what}: HTTP {response.status_code}")
+        if not response.content:
+            # TikTok's answer to a request it will not serve, e.g. an unsigned gift/list.
+            raise TikTokError(f"{what}: empty answer (a signature may be needed)")
         return _json(response, what)
 
     # -- ttwid (direct mode) -------------------------------------------------------------

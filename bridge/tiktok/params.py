@@ -11,7 +11,7 @@ import random
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from bridge.settings.tiktok import Endpoints, Session, TikTokSettings
 
@@ -26,6 +26,8 @@ HISTORY_COMMENT_COUNT = "6"
 DIRECT_PUSH_PATH = "/webcast/im/ws_proxy/ws_reuse_supplement/"
 # Datacenter hint sent as a cookie when no session says otherwise (docs/protocol.md §2.4).
 DEFAULT_TARGET_IDC = "useast1a"
+# The query tokens of TikTok's web signature (docs/protocol.md §4.1).
+SIGNATURE_PARAMS = frozenset({"msToken", "X-Bogus", "X-Gnarly"})
 SCREEN_WIDTH = "1920"
 SCREEN_HEIGHT = "1080"
 
@@ -289,3 +291,14 @@ def ws_headers(settings: TikTokSettings, cookies: Mapping[str, str]) -> list[tup
         ("Accept-Language", accept_language(settings)),
         ("Cache-Control", "no-cache"),
     ]
+
+
+def strip_signature(url: str) -> str:
+    """``url`` without msToken, X-Bogus and X-Gnarly: what to give a signer, which signs
+    exactly what it gets (stale tokens would end up twice in the signed URL)."""
+    parts = urlsplit(url)
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    kept = [(k, v) for k, v in pairs if k not in SIGNATURE_PARAMS]
+    if len(kept) == len(pairs):
+        return url
+    return urlunsplit(parts._replace(query=urlencode(kept, quote_via=quote)))

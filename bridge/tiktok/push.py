@@ -2,8 +2,9 @@
 
 Open: im_enter_room, then protobuf heartbeats on a timer (TikTok never answers WS pings).
 Receive: every ``msg`` frame becomes one FetchResult, acked when the batch asks for it.
-End: always by raising ConnectionLost (closed, failed, or silent for ``stale_after_s``);
-undecodable frames are counted and skipped, never fatal.
+End: always by raising ConnectionLost (closed, failed, or silent for ``stale_after_s``), or
+SilentSocket when no ``msg`` frame came within ``first_message_timeout_s`` of entering the
+room; undecodable frames are counted and skipped, never fatal.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from bridge.tiktok.errors import (
     ConnectionLost,
     HandshakeRejected,
     RateLimited,
+    SilentSocket,
     TikTokError,
     network_cause,
 )
@@ -118,6 +120,7 @@ class PushSession:
         self._ws: ClientConnection | None = None
         self._heartbeat_task: asyncio.Task[None] | None = None
         self._last_seen = time.monotonic()
+        self._entered_at = self._last_seen  # when im_enter_room went out
         self._lost: ConnectionLost | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -187,12 +190,19 @@ class PushSession:
             self.settings.heartbeat_interval_s,
         )
         self._last_seen = time.monotonic()
+        seq = 0
+        if self.settings.heartbeat_order == "before_enter":
+            # The older order (one heartbeat, then enter); TikTok has closed sockets that
+            # heartbeat before entering since late 2025 (docs/protocol.md §5.3).
+            seq = 1
+            await self._send(frames.encode_heartbeat(self.room_id, seq))
+            self.stats.heartbeats_sent += 1
         # A random enter_unique_id keeps rooms apart; the server echoes it (docs/protocol.md §5.5).
         enter_id = secrets.randbelow(2**63 - 1) + 1
         await self._send(frames.encode_enter_room(self.room_id, enter_unique_id=enter_id))
-        # Heartbeats only after entering the room, or the server closes (docs/protocol.md §5.3).
+        self._entered_at = time.monotonic()
         self._heartbeat_task = asyncio.create_task(
-            self._heartbeat_loop(), name=f"push-heartbeat-{self.room_id}"
+            self._heartbeat_loop(seq), name=f"push-heartbeat-{self.room_id}"
         )
 
     def _require_ws(self) -> ClientConnection:
@@ -211,10 +221,12 @@ class PushSession:
         reason = f"code {rcvd.code} {rcvd.reason!r}" if rcvd else "no close frame"
         return ConnectionLost(f"push socket closed ({reason})")
 
-    async def _heartbeat_loop(self) -> None:
-        seq = 0
+    async def _heartbeat_loop(self, seq: int) -> None:
+        """Heartbeats after ``seq`` (already sent): at once, then every interval."""
         ws = self._require_ws()
         try:
+            if seq:
+                await asyncio.sleep(self.heartbeat_interval_s)
             while True:
                 seq += 1  # send_packet_seq_id starts at 1 and grows per heartbeat
                 await ws.send(frames.encode_heartbeat(self.room_id, seq))
@@ -239,13 +251,23 @@ class PushSession:
         if self._lost is not None:
             raise self._lost
         ws = self._require_ws()
-        silent_for = time.monotonic() - self._last_seen
+        now = time.monotonic()
+        timeout = self.settings.stale_after_s - (now - self._last_seen)
+        first_msg_left = self._first_msg_left(now)
+        if first_msg_left is not None:
+            timeout = min(timeout, first_msg_left)
         try:
             # recv() is cancel-safe in websockets' asyncio client: a timeout loses nothing.
-            async with asyncio.timeout(max(0.0, self.settings.stale_after_s - silent_for)):
+            async with asyncio.timeout(max(0.0, timeout)):
                 data = await ws.recv()
         except TimeoutError:
-            self._lost = ConnectionLost(f"stale: no frame for {self.settings.stale_after_s:g} s")
+            left = self._first_msg_left(time.monotonic())
+            if left is not None and left <= 0:
+                limit = self.settings.first_message_timeout_s
+                self._lost = SilentSocket(f"no message within {limit:g} s of entering the room")
+            else:
+                limit = self.settings.stale_after_s
+                self._lost = ConnectionLost(f"stale: no frame for {limit:g} s")
             await ws.close()
             raise self._lost from None
         except ConnectionClosed as exc:
@@ -256,6 +278,13 @@ class PushSession:
         self.stats.frames += 1
         self.stats.last_frame_at = now
         return data
+
+    def _first_msg_left(self, now: float) -> float | None:
+        """Seconds left for the first ``msg`` frame; None once one arrived. Keepalives do
+        not count: a live room always sends viewer counts or joins (docs/protocol.md §5.7)."""
+        if self.stats.msg_frames:
+            return None
+        return self._entered_at + self.settings.first_message_timeout_s - now
 
     async def _handle(self, data: str | bytes) -> pb.FetchResult | None:
         if isinstance(data, str):

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
@@ -138,6 +138,30 @@ class SignClient:
         response = await self._send(request, "sign server fetch")
         return _signed_fetch(response)
 
+    async def sign_url(self, url: str, user_agent: str) -> tuple[str, str]:
+        """POST /webcast/sign_url: ``url`` signed for ``user_agent`` (the socket's); returns
+        the signed URL and the User-Agent to fetch it with (the signer may name another).
+
+        Old tokens are stripped first (docs/protocol.md §4.1). The answer must keep the
+        scheme, host and path: the request carries our cookies, and a signer must not be
+        able to send them elsewhere.
+        """
+        payload = {
+            "url": params.strip_signature(url),
+            "userAgent": user_agent,
+            "method": "GET",
+            "type": "fetch",
+        }
+        request = self._client.build_request(
+            "POST",
+            f"{self._base}/webcast/sign_url",
+            params={"client": CLIENT_NAME},
+            json=payload,
+            headers=self._headers("application/json"),
+        )
+        response = await self._send(request, "sign server sign_url")
+        return _signed_url(response, payload["url"], user_agent)
+
     async def send_chat(self, room_id: int, text: str) -> None:
         """POST /webcast/chat with the session cookie header (Euler premium feature)."""
         session = self._settings.login
@@ -190,6 +214,25 @@ def _signed_fetch(response: httpx.Response) -> SignedFetch:
     validate_fetch_result(result)
     room_header = response.headers.get("X-Room-Id", "")
     return SignedFetch(result, cookies, int(room_header) if room_header.isdigit() else None)
+
+
+def _signed_url(response: httpx.Response, url: str, user_agent: str) -> tuple[str, str]:
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = None
+    answer = body.get("response") if isinstance(body, dict) else None
+    signed = answer.get("signedUrl") if isinstance(answer, dict) else None
+    if response.status_code != 200 or not isinstance(signed, str):
+        raise _unavailable(f"sign server sign_url: HTTP {response.status_code}, no signedUrl")
+    before, after = urlsplit(url), urlsplit(signed)
+    if (before.scheme, before.netloc, before.path) != (after.scheme, after.netloc, after.path):
+        raise _unavailable("sign server sign_url: the signed URL points elsewhere")
+    names = {name for name, _ in parse_qsl(after.query, keep_blank_values=True)}
+    if not names & {"X-Bogus", "X-Gnarly"}:
+        raise _unavailable("sign server sign_url: the signed URL carries no signature")
+    agent = answer.get("userAgent") if isinstance(answer, dict) else None
+    return signed, agent if isinstance(agent, str) and agent else user_agent
 
 
 def _check_chat_answer(response: httpx.Response) -> None:

@@ -123,13 +123,20 @@ async def test_room_info_age_restricted_needs_session(
 async def test_check_alive(simulator: TikTokSimulator, sim_client: httpx.AsyncClient) -> None:
     live = simulator.add_user("alice", live=True).room_id
     ended = simulator.add_user("bob", room_id=7300000000000000077).room_id
-    body = (
-        await sim_client.get("/webcast/room/check_alive/", params={"room_ids": f"{live},{ended}"})
-    ).json()
-    assert [(d["room_id"], d["alive"]) for d in body["data"]] == [(live, True), (ended, False)]
+
+    async def alive() -> list[tuple[int, bool]]:
+        query = {"room_ids": f"{live},{ended},7300000000000000099"}
+        body = (await sim_client.get("/webcast/room/check_alive/", params=query)).json()
+        return [(d["room_id"], d["alive"]) for d in body["data"]]
+
+    # Today's TikTok: "alive" for every room id, live, ended or unknown.
+    assert await alive() == [(live, True), (ended, True), (7300000000000000099, True)]
+    simulator.config.check_alive_lies = False  # before July 2026
+    assert await alive() == [(live, True), (ended, False), (7300000000000000099, False)]
 
 
-async def test_gift_list(sim_client: httpx.AsyncClient) -> None:
+async def test_gift_list(simulator: TikTokSimulator, sim_client: httpx.AsyncClient) -> None:
+    simulator.config.gift_list_signed_only = False  # before June 2026
     gifts = (await sim_client.get("/webcast/gift/list/", params={"room_id": 1})).json()["data"][
         "gifts"
     ]
@@ -137,6 +144,29 @@ async def test_gift_list(sim_client: httpx.AsyncClient) -> None:
     assert rose["name"] == "Rose" and rose["diamond_count"] == 1 and rose["type"] == 1
     assert rose["image"]["url_list"]
     assert any(g["type"] != 1 for g in gifts)
+
+
+async def test_gift_list_wants_a_signature_for_the_same_user_agent(
+    simulator: TikTokSimulator, sim_client: httpx.AsyncClient
+) -> None:
+    url = f"{simulator.base_url}/webcast/gift/list/?aid=1988&room_id=1"
+    unsigned = await sim_client.get(url)
+    assert (unsigned.status_code, unsigned.content) == (200, b"")
+
+    async def signed(url: str, user_agent: str = "UA/1") -> str:
+        answer = await sim_client.post(
+            "/webcast/sign_url", json={"url": url, "userAgent": user_agent, "method": "GET"}
+        )
+        return str(answer.json()["response"]["signedUrl"])
+
+    good = await sim_client.get(await signed(url), headers={"User-Agent": "UA/1"})
+    assert good.json()["data"]["gifts"]
+    other_agent = await sim_client.get(await signed(url), headers={"User-Agent": "UA/2"})
+    assert other_agent.content == b""
+    # Old tokens left in the URL come back twice: the request is refused.
+    stale = await signed(url + "&X-Bogus=old&msToken=old")
+    assert (await sim_client.get(stale, headers={"User-Agent": "UA/1"})).content == b""
+    assert simulator.stats.unsigned_refused == 3
 
 
 async def test_keep_alive_serves_several_requests(simulator: TikTokSimulator) -> None:

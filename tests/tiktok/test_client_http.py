@@ -21,6 +21,7 @@ from bridge.tiktok.errors import (
     TikTokError,
     UserNotFound,
 )
+from bridge.tiktok.params import strip_signature
 from tests.helpers.settings import tiktok_settings
 
 
@@ -142,6 +143,7 @@ async def test_age_restricted_room_needs_session(tt_sim: TikTokSimulator) -> Non
 
 
 async def test_gift_catalogue_is_cached(tt_sim: TikTokSimulator, client: TikTokClient) -> None:
+    tt_sim.config.gift_list_signed_only = False  # TikTok before June 2026
     room = tt_sim.add_user("alice_live", live=True)
     assert room.room_id is not None
     catalogue = await client.gift_catalogue(room.room_id)
@@ -151,6 +153,37 @@ async def test_gift_catalogue_is_cached(tt_sim: TikTokSimulator, client: TikTokC
     again = await client.gift_catalogue(room.room_id)
     assert again is catalogue
     assert tt_sim.stats.http_requests["/webcast/gift/list/"] == 1
+
+
+async def test_unsigned_gift_list_answers_nothing_today(
+    tt_sim: TikTokSimulator, client: TikTokClient
+) -> None:
+    room = tt_sim.add_user("alice_live", live=True)
+    assert room.room_id is not None
+    assert await client.gift_catalogue(room.room_id) == {}  # not an error: it is optional
+    assert tt_sim.stats.unsigned_refused == 1
+
+
+async def test_gift_list_is_signed_through_the_sign_server(tt_sim: TikTokSimulator) -> None:
+    room = tt_sim.add_user("alice_live", live=True)
+    assert room.room_id is not None
+    client = make_client(tt_sim, connection="sign_server")
+    try:
+        catalogue = await client.gift_catalogue(room.room_id)
+    finally:
+        await client.aclose()
+    assert catalogue and tt_sim.stats.unsigned_refused == 0
+    (sent,) = tt_sim.stats.sign_urls
+    assert sent.startswith(f"{tt_sim.endpoints.webcast}/webcast/gift/list/?")
+    assert f"room_id={room.room_id}" in sent
+
+
+def test_signature_tokens_are_stripped_before_signing() -> None:
+    url = "https://webcast.tiktok.com/webcast/gift/list/?aid=1988&msToken=a&X-Bogus=b&room_id=7&X-Gnarly=c"
+    assert (
+        strip_signature(url) == "https://webcast.tiktok.com/webcast/gift/list/?aid=1988&room_id=7"
+    )
+    assert strip_signature("https://x/y?a=1") == "https://x/y?a=1"
 
 
 async def test_gift_catalogue_failure_gives_empty_mapping(tt_sim: TikTokSimulator) -> None:
