@@ -152,7 +152,7 @@ async def run(
         procs.mosquitto(Path(tmp)) as port,
     ):
         # The bench holds sockets open for minutes: no heartbeat-timeout surprises.
-        sim = TikTokSimulator(config=SimConfig(heartbeat_timeout_s=120))
+        sim = TikTokSimulator(config=SimConfig(heartbeat_timeout_s=120, viewer_updates_s=10.0))
         await sim.start()
         try:
             room = sim.add_user(STREAMER, live=True)

@@ -107,7 +107,9 @@ async def load(n: int, window_s: float) -> Load:
         tempfile.TemporaryDirectory(prefix="bench-idle-") as tmp,
         procs.mosquitto(Path(tmp)) as port,
     ):
-        sim = TikTokSimulator(config=SimConfig(heartbeat_timeout_s=120))
+        # Live rooms send their viewer count every 10 s, as TikTok's do: a socket without
+        # any message is a failed attempt (tiktok.first_message_timeout_s).
+        sim = TikTokSimulator(config=SimConfig(heartbeat_timeout_s=120, viewer_updates_s=10.0))
         await sim.start()
         try:
             users = [f"streamer_{i:03d}" for i in range(n)]
@@ -165,7 +167,7 @@ async def idle(n: int, poll_s: float = DEFAULT_POLL_S) -> Idle:
         tempfile.TemporaryDirectory(prefix="bench-idle60-") as tmp,
         procs.mosquitto(Path(tmp)) as port,
     ):
-        sim = TikTokSimulator(config=SimConfig(heartbeat_timeout_s=120))
+        sim = TikTokSimulator(config=SimConfig(heartbeat_timeout_s=120, viewer_updates_s=10.0))
         await sim.start()
         try:
             users = [f"streamer_{i:03d}" for i in range(n)]
@@ -194,7 +196,7 @@ async def growth(rate: int, seconds: float, sample_s: float = 5.0) -> Growth:
         tempfile.TemporaryDirectory(prefix="bench-growth-") as tmp,
         procs.mosquitto(Path(tmp)) as port,
     ):
-        sim = TikTokSimulator(config=SimConfig(heartbeat_timeout_s=120))
+        sim = TikTokSimulator(config=SimConfig(heartbeat_timeout_s=120, viewer_updates_s=10.0))
         await sim.start()
         try:
             room = sim.add_user("growth_streamer", live=True)

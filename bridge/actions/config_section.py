@@ -32,6 +32,7 @@ TRIGGER_EVENT_TOPIC: Final[dict[str, str | None]] = {
     "follow": "follow",
     "share": "share",
     "subscribe": "subscribe",
+    "super_fan": "super_fan",
     "join": "member",
     "command": "chat",
     "stream_started": None,

@@ -189,6 +189,7 @@ _MATCHERS: dict[str, Matcher] = {
     "follow": _plain("follow"),
     "share": _plain("share"),
     "subscribe": _plain("subscribe"),
+    "super_fan": _plain("super_fan"),
     "join": _plain("member", "join"),
     "command": _command,
     "stream_started": _plain("stream_started"),

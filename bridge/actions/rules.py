@@ -25,7 +25,7 @@ from bridge.settings.problems import Problem
 
 QueueMode = Literal["queue", "coalesce", "drop"]
 TriggerType = Literal[
-    "gift", "like", "follow", "share", "subscribe", "join", "command",
+    "gift", "like", "follow", "share", "subscribe", "super_fan", "join", "command",
     "stream_started", "stream_ended", "viewers",
 ]  # fmt: skip
 
@@ -33,9 +33,9 @@ TriggerType = Literal[
 @section("What fires the rule. Keys other than `type` narrow it down.")
 class Trigger:
     type: TriggerType = setting(
-        doc="`gift`, `like` (milestones), `follow`, `share`, `subscribe`, `join`, `command` "
-        "(chat command), `stream_started`, `stream_ended`, `viewers` (viewer count crossing "
-        "`threshold` upwards)."
+        doc="`gift`, `like` (milestones), `follow`, `share`, `subscribe`, `super_fan`, `join`, "
+        "`command` (chat command), `stream_started`, `stream_ended`, `viewers` (viewer count "
+        "crossing `threshold` upwards)."
     )
     # gift id ("5655") or name ("Rose", case-insensitive)
     gift: str | None = setting(

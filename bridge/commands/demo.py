@@ -37,7 +37,7 @@ from bridge.commands.live_view import LiveView, broker_hint, connect_view
 from bridge.config import Config, ConfigInvalid, load_config_text
 from bridge.core.app import Bridge
 from bridge.settings.mqtt import MqttSettings
-from bridge.sim import TikTokSimulator, demo_session
+from bridge.sim import SimConfig, TikTokSimulator, demo_session
 
 NAME = "demo"
 HELP = "play a simulated TikTok LIVE through the real bridge to an MQTT broker and show it"
@@ -51,8 +51,8 @@ DEFAULT_SPEED = 2.0
 STREAMER = "sim_streamer"
 # Events beyond the defaults: joins make the demo feel alive.
 DEMO_EVENTS = (
-    "chat", "gift", "like", "member", "follow", "share", "subscribe", "question",
-    "envelope", "battle", "stream", "intro",
+    "chat", "gift", "like", "member", "follow", "share", "subscribe", "super_fan",
+    "question", "envelope", "battle", "stream", "intro",
 )  # fmt: skip
 
 
@@ -227,17 +227,24 @@ async def running_bridge(config: Config) -> AsyncIterator[Bridge]:
 
 @contextlib.asynccontextmanager
 async def simulated_bridge(
-    streamer: str, *, mqtt: MqttSettings, **options: Any
+    streamer: str,
+    *,
+    mqtt: MqttSettings,
+    viewer_updates_s: float | None = None,
+    **options: Any,
 ) -> AsyncIterator[tuple[TikTokSimulator, Bridge]]:
     """A simulator with ``streamer`` (offline) and the real Bridge watching it, with a
-    throw-away state directory; ``options`` go to :func:`simulated_config`."""
+    throw-away state directory; ``options`` go to :func:`simulated_config`.
+    ``viewer_updates_s``: the room also sends its viewer count that often (as TikTok's do;
+    a replay sends only what was recorded)."""
     with tempfile.TemporaryDirectory(prefix="tiktok2mqtt-sim-") as state:
-        async with TikTokSimulator() as sim:
+        config = SimConfig(viewer_updates_s=viewer_updates_s)
+        async with TikTokSimulator(config=config) as sim:
             sim.add_user(streamer)
-            config = simulated_config(
+            bridge_config = simulated_config(
                 sim, mqtt=mqtt, state_dir=Path(state), streamer=streamer, **options
             )
-            async with running_bridge(config) as bridge:
+            async with running_bridge(bridge_config) as bridge:
                 yield sim, bridge
 
 
@@ -318,9 +325,15 @@ async def _play(view: LiveView, mqtt: MqttSettings, args: argparse.Namespace) ->
     goodbye: str | None = None
     view.mark()
     try:
-        # The streamer starts offline: the scenario's first step goes live.
+        # The streamer starts offline: the scenario's first step goes live. Its room sends
+        # the viewer count every 10 s, as TikTok's do.
         async with simulated_bridge(
-            STREAMER, mqtt=mqtt, mode=args.mode, discovery=args.discovery, speed=args.speed
+            STREAMER,
+            mqtt=mqtt,
+            viewer_updates_s=10.0,
+            mode=args.mode,
+            discovery=args.discovery,
+            speed=args.speed,
         ) as (sim, bridge):
             goodbye = bridge.topics.bridge_state
             view.note(

@@ -28,7 +28,8 @@ _RESET = "\033[0m"
 # Colour by what a reader scans for: money (gifts) and words (chat) stand out.
 _COLORS = {
     "gift": "\033[1;35m", "chat": "\033[32m", "like": "\033[31m", "follow": "\033[36m",
-    "share": "\033[36m", "subscribe": "\033[1;33m", "battle": "\033[33m", "stream": "\033[1;34m",
+    "share": "\033[36m", "subscribe": "\033[1;33m", "super_fan": "\033[1;33m",
+    "battle": "\033[33m", "stream": "\033[1;34m",
     "live": "\033[1;34m", "bridge": "\033[2m", "state": "\033[2m", "note": "\033[2;3m",
 }  # fmt: skip
 _MAX_TEXT = 70
@@ -268,6 +269,9 @@ def _like(d: dict[str, Any]) -> str:
 
 
 def _battle(d: dict[str, Any]) -> str:
+    card = d.get("card")
+    if isinstance(card, dict):
+        return _short(f"battle card {card.get('kind')}: {card.get('text') or ''}".strip(": "))
     teams = [t for t in d.get("teams", []) if isinstance(t, dict)]
     sides = [f"{t.get('unique_id') or t.get('nickname') or ''} {t.get('score') or ''}"
              for t in teams]  # fmt: skip
@@ -288,6 +292,7 @@ _EVENTS: dict[str, Callable[[dict[str, Any]], str]] = {
     "share": lambda d: f"{_who(d)} shared the stream",
     "member": lambda d: f"{_who(d)} joined",
     "subscribe": lambda d: f"{_who(d)} subscribed ({d.get('months')} months)",
+    "super_fan": lambda d: _short(d.get("text") or f"{_who(d)} is a super fan"),
     "question": lambda d: _short(f"{_who(d)} asks: {d.get('text')}"),
     "intro": lambda d: _short(f"intro: {d.get('text')}"),
     "envelope": lambda d: f"{_who(d)} dropped a treasure box ({d.get('diamonds')} 💎)",

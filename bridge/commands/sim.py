@@ -51,7 +51,10 @@ async def _serve(args: argparse.Namespace) -> None:
     users = [u.lstrip("@") for u in args.user] or ["sim_streamer"]
     timeout = args.heartbeat_timeout
     # Announce an interval the client can keep within the timeout (TikTok's default is 10 s).
-    config = SimConfig(heartbeat_timeout_s=timeout, ping_interval_s=min(10.0, timeout / 3))
+    # Live rooms send their viewer count every 10 s, as TikTok's do.
+    config = SimConfig(
+        heartbeat_timeout_s=timeout, ping_interval_s=min(10.0, timeout / 3), viewer_updates_s=10.0
+    )
     sim = TikTokSimulator(args.host, args.port, config=config)
     async with sim:
         for user in users:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from bridge.events.gifts import gift_tier
 from bridge.events.model import (
     ALL_EVENT_CLASSES,
+    BattleCard,
     BattleEvent,
     BattleTeam,
     ChatEvent,
@@ -29,6 +30,7 @@ from bridge.events.model import (
     ShareEvent,
     StreamEvent,
     SubscribeEvent,
+    SuperFanEvent,
     TopViewer,
     UnknownEvent,
     User,
@@ -39,6 +41,7 @@ from bridge.events.processor import ProcessorStats, StreamProcessor
 
 __all__ = [
     "ALL_EVENT_CLASSES",
+    "BattleCard",
     "BattleEvent",
     "BattleTeam",
     "ChatEvent",
@@ -62,6 +65,7 @@ __all__ = [
     "StreamEvent",
     "StreamProcessor",
     "SubscribeEvent",
+    "SuperFanEvent",
     "TopViewer",
     "UnknownEvent",
     "User",

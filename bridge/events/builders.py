@@ -22,6 +22,7 @@ from bridge.events.model import (
     SCENE_MODERATOR,
     SCENE_NEW_SUBSCRIBER,
     SCENE_SUBSCRIBER,
+    BattleCard,
     BattleEvent,
     BattleTeam,
     ChatEvent,
@@ -44,6 +45,7 @@ from bridge.events.model import (
     ShareEvent,
     StreamEvent,
     SubscribeEvent,
+    SuperFanEvent,
     TopViewer,
     UnknownEvent,
     User,
@@ -57,6 +59,8 @@ Env = dict[str, Any]  # msg_id, room_id, create_time_ms: the keyword arguments o
 Builder = Callable[[Any, Env], Event]
 
 BUSINESS_TYPE_SUPER_FAN = 19
+# Text keys of super-fan messages (barrages since 2025-10; "ttlive_superfanbox" envelopes).
+SUPER_FAN_KEY = "ttlive_superfan"
 _SHARE_JOINED = re.compile(r"_viewer_(\d+)_share")
 _BATTLE_RESULTS = {0: "win", 1: "lose", 2: "draw"}
 
@@ -268,7 +272,8 @@ def envelope(m: pb.EnvelopeMessage, env: Env) -> Event:
         diamonds=info.diamond_count,
         people_count=info.people_count,
         unpack_at=info.unpack_at,
-        super_fan=info.business_type == BUSINESS_TYPE_SUPER_FAN,
+        super_fan=info.business_type == BUSINESS_TYPE_SUPER_FAN
+        or SUPER_FAN_KEY in _text(m.common.display_text.key),
     )
 
 
@@ -371,6 +376,95 @@ def rank(m: pb.RankUpdateMessage, env: Env) -> Event:
     return RankEvent(**env, ranks=ranks)
 
 
+# ------------------------------------------------------------- types seen since 2025-10 (§8)
+
+_PLACEHOLDER = re.compile(r"\{(\d+):[a-z_]*\}")
+
+
+def render(text: pb.Text) -> str | None:
+    """TikTok's display text with its ``{n:user}`` / ``{n:string}`` placeholders filled in
+    from its pieces (images and unknown kinds become nothing); None when it has none."""
+    pattern = _text(text.default_pattern)
+    if not pattern:
+        return None
+    pieces = text.pieces
+
+    def piece(match: re.Match[str]) -> str:
+        index = int(match.group(1))
+        if index >= len(pieces):
+            return ""
+        p = pieces[index]
+        if p.HasField("user_value"):
+            return _text(p.user_value.user.nickname)
+        return _text(p.string_value)
+
+    return " ".join(_PLACEHOLDER.sub(piece, pattern).split()) or None
+
+
+def _barrage_user(m: pb.BarrageMessage, text: pb.Text) -> User | None:
+    for holder in (m, m.user_grade_param, m.fans_level_param):
+        if holder.HasField("user"):
+            return build_user(holder.user)
+    for p in text.pieces:
+        if p.HasField("user_value") and p.user_value.HasField("user"):
+            return build_user(p.user_value.user)
+    return None
+
+
+def barrage(m: pb.BarrageMessage, env: Env) -> Event:
+    """Super-fan announcements (since 2025-10); every other barrage (level and fan-club
+    entrances...) stays ``unknown``, as before."""
+    for text in (m.content, m.common_barrage_content):
+        key = _text(text.key)
+        if SUPER_FAN_KEY in key:
+            return SuperFanEvent(**env, user=_barrage_user(m, text), key=key, text=render(text))
+    return UnknownEvent(**env, method="WebcastBarrageMessage", size=m.ByteSize())
+
+
+# LinkMicBattleItemCard.msg_type; cards TikTok adds later are named by their number.
+_CARD_KINDS = {
+    1: "obtain_guide",
+    2: "critical_strike",
+    3: "smoke",
+    4: "award",
+    5: "extra_time",
+    6: "special_effect",
+    7: "potion",
+    8: "wave",
+    9: "special_effect_notice",
+    10: "top2",
+    11: "top3",
+    12: "vault_glove",
+}
+_CARD_USES = (
+    ("use_critical_strike_card", "critical_strike"),
+    ("use_smoke_card", "smoke"),
+    ("use_extra_time_card", "extra_time"),
+    ("use_special_effect_card", "special_effect"),
+    ("use_potion_card", "potion"),
+    ("use_wave_card", "wave"),
+    ("use_top2_card", "top2"),
+    ("use_top3_card", "top3"),
+    ("use_vault_glove_card", "vault_glove"),
+    ("use_music_card", "music"),
+)
+
+
+def battle_card(m: pb.LinkMicBattleItemCard, env: Env) -> Event:
+    """A battle power-up card (since 2026): a ``battle`` event of kind ``battle_card``."""
+    used = next(((f, kind) for f, kind in _CARD_USES if m.HasField(f)), None)  # type: ignore[arg-type]
+    kind = _CARD_KINDS.get(m.msg_type) or (used[1] if used else f"card_{m.msg_type}")
+    if used is not None:
+        use: pb.BattleCardUse = getattr(m, used[0])
+        key = _opt_text(use.card_info.card_name_key) or _opt_text(use.display_content.key)
+        text = render(use.display_content)
+        card = BattleCard(kind=kind, key=key, anchor_id=use.anchor_id or None, text=text)
+    else:
+        notice = m.award_card_notice.display_content
+        card = BattleCard(kind=kind, key=_opt_text(notice.key), text=render(notice))
+    return BattleEvent(**env, kind="battle_card", battle_id=m.battle_id, card=card)
+
+
 # The builder of each wire method. The message class comes from the codec's table
 # (frames.MESSAGE_TYPES), so the method -> class mapping exists in one place only.
 BUILDERS: dict[str, Builder] = {
@@ -391,6 +485,8 @@ BUILDERS: dict[str, Builder] = {
     "WebcastRoomPinMessage": pin,
     "WebcastImDeleteMessage": delete,
     "WebcastRankUpdateMessage": rank,
+    "WebcastBarrageMessage": barrage,
+    "WebcastLinkMicBattleItemCard": battle_card,
 }
 
 # Both spellings of every method (some arrive without "Webcast"), so the per-message

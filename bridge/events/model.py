@@ -393,13 +393,33 @@ class BattleTeam:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class BattleCard:
+    """A power-up card of a battle (WebcastLinkMicBattleItemCard, since 2026)."""
+
+    kind: str  # critical_strike, smoke, extra_time, award... or card_<n> for a new one
+    key: str | None = None  # TikTok's text key of the card (e.g. pm_mt_boost_crit_name)
+    anchor_id: int | None = None  # the team (host) that used it
+    text: str | None = None  # TikTok's display text, placeholders filled in
+
+    def to_dict(self) -> JsonDict:
+        return {
+            "kind": self.kind,
+            "key": self.key,
+            "anchor_id": None if self.anchor_id is None else str(self.anchor_id),
+            "text": self.text,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BattleEvent(Event):
     topic: ClassVar[str] = "battle"
-    kind: str = "battle_score"  # battle_start / battle_end / battle_score / battle
+    # battle_start / battle_end / battle_score / battle_card / battle
+    kind: str = "battle_score"
     battle_id: int = 0
     status: int = 0  # BattleSetting.status: 0 not started, 1 started, 2 finished, 3/4 punish
     action: int = 0  # LinkMicBattle.action (1 invite … 5 finish)
     teams: tuple[BattleTeam, ...] = ()
+    card: BattleCard | None = None  # battle_card only
 
     @property
     def event_type(self) -> str:
@@ -410,6 +430,7 @@ class BattleEvent(Event):
         d["status"] = self.status
         d["action"] = self.action
         d["teams"] = [t.to_dict() for t in self.teams]
+        d["card"] = None if self.card is None else self.card.to_dict()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -508,6 +529,20 @@ class RankEvent(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SuperFanEvent(Event):
+    """A super-fan announcement (a barrage message with a ``ttlive_superfan`` key, since
+    2025-10); ``user`` is the super fan. Super-fan boxes are ``envelope`` events."""
+
+    topic: ClassVar[str] = "super_fan"
+    key: str = ""  # TikTok's text key, e.g. ttlive_superfan_...: which announcement it is
+    text: str | None = None  # TikTok's display text, placeholders filled in
+
+    def _add_fields(self, d: JsonDict) -> None:
+        d["key"] = self.key
+        d["text"] = self.text
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class UnknownEvent(Event):
     """A message we do not model, or one that failed to decode; never a crash."""
 
@@ -540,5 +575,6 @@ ALL_EVENT_CLASSES: tuple[type[Event], ...] = (
     StreamEvent,
     DeleteEvent,
     RankEvent,
+    SuperFanEvent,
     UnknownEvent,
 )

@@ -55,7 +55,7 @@ DEFAULT_BASE_TOPIC = "tiktok"
 
 # Event topics that get an HA event entity; the others (like, member, battle…) are too busy
 # or too specialised for an entity and stay MQTT-only.
-EVENT_ENTITIES: tuple[str, ...] = ("gift", "follow", "share", "subscribe", "chat")
+EVENT_ENTITIES: tuple[str, ...] = ("gift", "follow", "share", "subscribe", "super_fan", "chat")
 # Every component key a streamer device can have. Keys are part of unique ids
 # (tiktok_<user>_<key>[_<instance>]), so no key may start or end with "<another key>_":
 # user "x" + key "chat_send" would equal user "x" + key "chat" + instance "send".
@@ -266,7 +266,7 @@ def _event_entities(
         }
         if topic == "chat":
             options["enabled_by_default"] = ha.chat_event_enabled_by_default
-        out[topic] = entity(topic, "event", topic.capitalize(), **options)
+        out[topic] = entity(topic, "event", topic.replace("_", " ").capitalize(), **options)
     return out
 
 

@@ -18,8 +18,9 @@ from bridge.settings.schema import Id, MapOf, Number, join
 # Event topics a streamer can publish (topic level == event "topic" attribute in bridge.events).
 # "viewers" is not an event topic: viewer counts are retained state (<user>/viewers).
 EventTopic = Literal[
-    "chat", "gift", "like", "member", "follow", "share", "subscribe", "question",
-    "emote", "envelope", "battle", "pin", "stream", "intro", "delete", "rank", "unknown",
+    "chat", "gift", "like", "member", "follow", "share", "subscribe", "super_fan",
+    "question", "emote", "envelope", "battle", "pin", "stream", "intro", "delete", "rank",
+    "unknown",
 ]  # fmt: skip
 ALL_EVENTS: tuple[str, ...] = get_args(EventTopic)
 # Joins, deletes, rank updates and unknown messages are busy or rarely wanted: off unless asked for.

@@ -11,27 +11,32 @@ that passes against it follows the real protocol. Public API (stable):
 * ``add_user(unique_id, *, live=False, room_id=None, age_restricted=False, user_id=None)``
   → ``SimRoom``; ``remove_user``; ``room(unique_id)``; ``room_by_id(room_id)``.
 * faults: ``rate_limit(seconds)``, ``block_device(ttwid=None)``, ``handshake_status(400|200|None)``,
-  ``faults.sign_server_down / sign_empty_body / sign_no_cookies / captcha / require_api_key``,
-  ``clear_faults()``; knobs in ``config`` (``SimConfig``: heartbeat_timeout_s, compress_header,
-  ttwid_every, sign_limit_per_minute, api_keys, mark_history, …).
+  ``faults.sign_server_down / sign_empty_body / sign_no_cookies / captcha / require_api_key /
+  silent_socket``, ``clear_faults()``; knobs in ``config`` (``SimConfig``: heartbeat_timeout_s,
+  compress_header, ttwid_every, sign_limit_per_minute, api_keys, mark_history,
+  viewer_updates_s, …) and what TikTok changed in 2025-2026, on = today's TikTok
+  (check_alive_lies, gift_list_signed_only, like_cap_per_user, v3_messages,
+  early_heartbeat_closes).
 * records: ``connections`` (every ``ConnectionRecord``: query, headers, cookies, frames,
   enter_room, heartbeats, acks, errors, closed_reason), ``acks``, ``stats``, ``ttwids``.
 * ``await play(scenario, speed=...)``.
 
 ``SimRoom``: ``go_live(room_id=None)`` (a new room id per stream), ``end(action=3)``,
-``pause()`` / ``unpause()``, ``push(*messages)`` / ``push_raw(method, payload)``,
+``end_silently(socket="open"|"dropped"|"closed")`` (no control message), ``pause()`` /
+``unpause()``, ``push(*messages)`` / ``push_raw(method, payload)``, ``tap_likes(user, n)``,
 ``drop_connections()``, ``close_connections()``, ``half_open(on=True)``, ``send_garbage()``,
 ``send_truncated()``, ``send_raw(bytes)``, ``unacked``, ``acks``, ``records``, ``chats_sent``,
 ``await wait_entered(n)`` / ``wait_closed()`` / ``wait_for(predicate)``, ``await drain()``.
 
 Message builders: ``bridge.sim.messages`` (chat, gift, gift_streak, like, member/join, follow,
-share, viewers, subscribe, question, emote, envelope, battle_*, intro, pin, control, unknown,
-real_payloads). Scripted sessions: ``bridge.sim.scenario`` (Scenario, demo_session).
+share, viewers, subscribe, super_fan, level_barrage, question, emote, envelope, battle_*,
+battle_card, competition, in_room_banner, intro, pin, control, unknown, real_payloads).
+Scripted sessions: ``bridge.sim.scenario`` (Scenario, demo_session).
 
 HTTP routes (TikTok's paths): ``/@{user}``, ``/@{user}/live``, ``/api-live/user/room[/]``,
 ``/webcast/room/info/``, ``/webcast/room/check_alive/``, ``/webcast/gift/list/``; sign server:
-``/webcast/fetch``, ``/webcast/room_id``, ``POST /webcast/chat``; push socket:
-``/webcast/im/ws_proxy/ws_reuse_supplement/`` and ``/webcast/im/push/v2/``.
+``/webcast/fetch``, ``/webcast/room_id``, ``POST /webcast/chat``, ``POST /webcast/sign_url``;
+push socket: ``/webcast/im/ws_proxy/ws_reuse_supplement/`` and ``/webcast/im/push/v2/``.
 """
 
 from __future__ import annotations

@@ -42,11 +42,13 @@ ARMIES = "WebcastLinkMicArmies"
 INTRO = "WebcastLiveIntroMessage"
 PIN = "WebcastRoomPinMessage"
 IM_DELETE = "WebcastImDeleteMessage"
+BARRAGE = "WebcastBarrageMessage"
 # Types TikTok started sending in 2026 (the "v3" schema, docs/protocol.md §8).
 COMPETITION = "WebcastCompetitionMessage"
 IN_ROOM_BANNER = "WebcastInRoomBannerMessage"
 BATTLE_ITEM_CARD = "WebcastLinkMicBattleItemCard"
 V3_METHODS = frozenset({COMPETITION, IN_ROOM_BANNER, BATTLE_ITEM_CARD})
+SUPER_FAN_KEY = "ttlive_superfan"  # in a barrage's text key since 2025-10
 
 # TikTok batches likes: one like message carries at most this many (docs/protocol.md §6.5).
 LIKES_PER_MESSAGE = 15
@@ -288,8 +290,19 @@ def envelope(
 
 
 def is_v3(method: str, payload: bytes) -> bool:
-    """A message type the pre-2026 TikTok never sent (SimConfig.v3_messages)."""
-    return method in V3_METHODS
+    """A message the older TikTok never sent (SimConfig.v3_messages): the 2026 types and
+    super-fan barrages (since 2025-10)."""
+    if method in V3_METHODS:
+        return True
+    if method != BARRAGE:
+        return False
+    barrage = pb.BarrageMessage.FromString(payload)
+    keys = (barrage.content.key, barrage.common_barrage_content.key)
+    return any(SUPER_FAN_KEY in _as_str(key) for key in keys)
+
+
+def _as_str(value: str | bytes) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
 def like(user: UserLike, count: int, total: int, *, room_id: int = 0) -> Built:
@@ -398,6 +411,100 @@ def battle_end(battle_id: int, scores: Mapping[int, int], *, room_id: int = 0) -
     return _out(BATTLE, msg)
 
 
+# ------------------------------------------------------------------ since 2025-10 (docs §8)
+
+
+def super_fan(
+    user: UserLike,
+    key: str = "ttlive_superfan_join_barrage",
+    pattern: str = "{0:user} became a Super Fan",
+    *,
+    room_id: int = 0,
+) -> Built:
+    """A super-fan barrage: the key names the announcement, the user is in field 50 and in
+    the text's user piece (as real barrages carry it)."""
+    who = as_user(user)
+    msg = pb.BarrageMessage(common=_common(BARRAGE, room_id), msg_type=100, duration=4000)
+    msg.content.key = key
+    msg.content.default_pattern = pattern
+    msg.content.pieces.add(type=11).user_value.user.CopyFrom(who)
+    msg.user.CopyFrom(who)
+    return _out(BARRAGE, msg)
+
+
+def level_barrage(user: UserLike, grade: int = 28, *, room_id: int = 0) -> Built:
+    """An older kind of barrage (a high-level viewer entered): not a super fan."""
+    msg = pb.BarrageMessage(common=_common(BARRAGE, room_id), msg_type=9, duration=4000)
+    msg.content.key = "pm_mt_alp_join_animation"
+    msg.content.default_pattern = "joined"
+    msg.user_grade_param.current_grade = grade
+    msg.user_grade_param.user.CopyFrom(as_user(user))
+    return _out(BARRAGE, msg)
+
+
+# LinkMicBattleItemCard.msg_type of the cards a team uses, and the field that carries it.
+_CARD_USE_FIELDS = {2: "use_critical_strike_card", 3: "use_smoke_card", 5: "use_extra_time_card"}
+
+
+def battle_card(
+    battle_id: int, anchor: UserLike, *, card: int = 2, sender: str = "", room_id: int = 0
+) -> Built:
+    """A battle power-up card: 2 critical strike (a "boosting glove"), 3 smoke, 5 extra
+    time used by ``anchor``'s team; 4 an award notice naming ``sender``."""
+    host = as_user(anchor)
+    msg = pb.LinkMicBattleItemCard(
+        common=_common(BATTLE_ITEM_CARD, room_id), battle_id=battle_id, msg_type=card
+    )
+    if card == 4:
+        text = msg.award_card_notice.display_content
+        text.key = "pm_mt_mvp_getItem_crit"
+        text.default_pattern = "{0:string} got a {1:image} boosting glove."
+        text.pieces.add(type=1, string_value=sender or host.nickname)
+        text.pieces.add(type=15)
+        return _out(BATTLE_ITEM_CARD, msg)
+    use = getattr(msg, _CARD_USE_FIELDS[card])
+    use.anchor_id = host.id
+    use.card_info.card_name_key = {2: "pm_mt_boost_crit_name", 3: "pm_mt_boost_smoke_name"}.get(
+        card, "pm_mt_boost_time_name"
+    )
+    use.card_info.send_time_sec = now_ms() // 1000
+    use.display_content.key = "pm_mt_boost_send_crit_comment"
+    use.display_content.default_pattern = "{0:user} sent 1 boosting glove"
+    use.display_content.pieces.add(type=11).user_value.user.CopyFrom(host)
+    return _out(BATTLE_ITEM_CARD, msg)
+
+
+def _opaque(method: str, room_id: int, *fields: tuple[int, int | str]) -> Built:
+    """A message of a type whose schema is not known: a common and some other fields."""
+    payload = pb.CommonOnly(common=_common(method, room_id)).SerializeToString()
+    for number, value in fields:
+        if isinstance(value, int):
+            payload += _varint(number << 3) + _varint(value)
+        else:
+            data = value.encode("utf-8")
+            payload += _varint(number << 3 | 2) + _varint(len(data)) + data
+    return method, payload
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def competition(*, room_id: int = 0) -> Built:
+    """WebcastCompetitionMessage (2026): no public schema; a common and opaque fields."""
+    return _opaque(COMPETITION, room_id, (2, new_msg_id()), (3, 1), (4, "competition_round"))
+
+
+def in_room_banner(data: str = '{"banner":"weekly_ranking"}', *, room_id: int = 0) -> Built:
+    """WebcastInRoomBannerMessage: a common and (older schemas) a JSON string in field 2."""
+    return _opaque(IN_ROOM_BANNER, room_id, (2, data))
+
+
 # ------------------------------------------------------------------ room control, raw
 
 
@@ -446,6 +553,8 @@ _CLASSES: dict[str, type[Message]] = {
     INTRO: pb.LiveIntroMessage,
     PIN: pb.RoomPinMessage,
     IM_DELETE: pb.ImDeleteMessage,
+    BARRAGE: pb.BarrageMessage,
+    BATTLE_ITEM_CARD: pb.LinkMicBattleItemCard,
 }
 
 

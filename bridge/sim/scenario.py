@@ -136,8 +136,9 @@ _VIEWER_CURVE = (
 
 def demo_session(user: str = "sim_streamer", *, opponent: str = "rival_streamer") -> Scenario:
     """A ~2-minute LIVE: viewers rise and fall, chats in seven languages, gift streaks and
-    big gifts, like bursts, follows, shares, a battle, a subscription, a question, the
-    stream ends, then a new stream (new room id) starts."""
+    big gifts, like bursts, follows, shares, a battle with power-up cards, a subscription, a
+    super fan, a question, the 2026 message types nobody models (an in-room banner, a
+    competition), the stream ends, then a new stream (new room id) starts."""
     s = Scenario().at(0, go_live(user, title="Smart lights build 💡 (simulated)"), "live")
     s.at(1, push(user, lambda: m.intro("Building a smart home, ask me anything!")))
     total = 0
@@ -175,6 +176,9 @@ def _audience(s: Scenario, user: str) -> None:
     s.at(33, push(user, lambda: m.share(m.viewer("berlin_ben", "Ben"))))
     s.at(70, push(user, lambda: m.share(m.viewer("layla", "ليلى"), joined=5)))
     s.at(45, push(user, lambda: m.subscribe(m.viewer("ann_lisboa", "Ana 🌸", subscriber=True), 3)))
+    s.at(47, push(user, lambda: m.super_fan(m.viewer("joao_br", "João"))), "super fan")
+    s.at(56, push(user, lambda: m.in_room_banner()))
+    s.at(57, push(user, lambda: m.competition()))
     s.at(
         52,
         push(user, lambda: m.question(m.viewer("berlin_ben", "Ben"), "Which bulbs are you using?")),
@@ -224,7 +228,16 @@ def _battle(s: Scenario, user: str, opponent: str) -> None:
 
         return action
 
+    def card(kind: int) -> Action:
+        def action(sim: Stage) -> None:
+            room = sim.room(user)
+            room.push(m.battle_card(battle_id, room.owner(), card=kind, sender="Bob"))
+
+        return action
+
     s.at(78, start, "battle")
+    s.at(80, card(4), "battle card")
+    s.at(81, card(2))
     s.at(82, score(120, 90))
     s.at(86, score(640, 410))
     s.at(90, score(1840, 1200))

@@ -67,6 +67,8 @@ MESSAGE_TYPES: Mapping[str, type[Message]] = {
     "WebcastRoomPinMessage": pb.RoomPinMessage,
     "WebcastRankUpdateMessage": pb.RankUpdateMessage,
     "WebcastImDeleteMessage": pb.ImDeleteMessage,
+    "WebcastBarrageMessage": pb.BarrageMessage,
+    "WebcastLinkMicBattleItemCard": pb.LinkMicBattleItemCard,
 }
 
 

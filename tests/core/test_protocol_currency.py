@@ -28,7 +28,15 @@ import pytest_asyncio
 from bridge.config import Config
 from bridge.sim import SimConfig, TikTokSimulator
 from bridge.sim import messages as m
-from tests.core.support import FAST, config_yaml, events_on, make_config, running, status_is
+from tests.core.support import (
+    FAST,
+    config_yaml,
+    events_on,
+    make_config,
+    running,
+    status_is,
+    validate_events,
+)
 from tests.helpers.mosquitto import Mosquitto, MqttRecorder, Subscribe
 
 MODES = ("direct", "sign_server")
@@ -359,3 +367,60 @@ async def test_gift_details_come_from_the_gift_list(
     signed = [url for url in simulator.stats.sign_urls if "/webcast/gift/list/" in url]
     assert len(signed) == (1 if mode == "sign_server" else 0)
     assert all(t not in url for url in signed for t in ("msToken", "X-Bogus", "X-Gnarly"))
+
+
+# ------------------------------------------------------------------ 4. message types
+
+NEW_TYPES_EVENTS = (
+    "- user: alice\n  events: [chat, super_fan, battle, envelope, subscribe, unknown]\n"
+)
+
+
+@pytest.mark.parametrize("v3", [True, False], ids=["tiktok_2026", "tiktok_2025"])
+async def test_new_message_types_through_the_daemon(
+    mosquitto: Mosquitto,
+    simulator: TikTokSimulator,
+    subscriber: Subscribe,
+    tmp_path: Path,
+    v3: bool,
+) -> None:
+    simulator.config.v3_messages = v3
+    room = simulator.add_user("alice", live=True)
+    rec = await subscriber(mosquitto, "tiktok/#")
+    async with running(config(mosquitto, simulator, tmp_path, NEW_TYPES_EVENTS)) as bridge:
+        await rec.wait_for("tiktok/alice/state", status_is("connected"))
+        battle_id = 7_350_000_000_000_000_321
+        room.push(
+            m.super_fan(m.viewer("joao_br", "João")),
+            m.level_barrage("ann"),  # an older kind of barrage: stays unknown
+            m.battle_card(battle_id, room.owner()),
+            m.battle_card(battle_id, room.owner(), card=4, sender="Bob"),
+            m.competition(),
+            m.in_room_banner(),
+            m.chat("ann", "still flowing"),
+        )
+        await rec.wait_for("tiktok/alice/chat")
+        decode_errors = bridge.supervisor("alice").decode_errors
+
+    super_fans = events_on(rec, "tiktok/alice/super_fan")
+    cards = [e for e in events_on(rec, "tiktok/alice/battle") if e["event_type"] == "battle_card"]
+    unknown = sorted(e["method"] for e in events_on(rec, "tiktok/alice/unknown"))
+    assert decode_errors == 0
+    validate_events([*super_fans, *cards, *events_on(rec, "tiktok/alice/unknown")])
+    if v3:
+        (fan,) = super_fans
+        assert (fan["text"], fan["user"]["unique_id"]) == ("João became a Super Fan", "joao_br")
+        assert [(c["card"]["kind"], c["card"]["anchor_id"]) for c in cards] == [
+            ("critical_strike", str(room.user_id)),
+            ("award", None),
+        ]
+        assert cards[1]["card"]["text"] == "Bob got a boosting glove."
+        assert unknown == [
+            "WebcastBarrageMessage",
+            "WebcastCompetitionMessage",
+            "WebcastInRoomBannerMessage",
+        ]
+    else:  # the pre-2026 TikTok sent none of them: only the old barrage arrives
+        assert super_fans == [] and cards == []
+        assert unknown == ["WebcastBarrageMessage"]
+    assert events_on(rec, "tiktok/alice/subscribe") == []

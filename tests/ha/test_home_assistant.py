@@ -39,7 +39,8 @@ WAIT_S = 60.0  # upper bounds only: a hang fails, nothing here is a claim about 
 STREAMER_UIDS = {
     "live": "binary_sensor", "viewers": "sensor", "likes": "sensor", "diamonds": "sensor",
     "follows": "sensor", "shares": "sensor", "gift": "event", "follow": "event",
-    "share": "event", "subscribe": "event", "chat": "event", "send_message": "notify",
+    "share": "event", "subscribe": "event", "super_fan": "event", "chat": "event",
+    "send_message": "notify",
     "watching": "switch", "reconnect": "button", "status": "sensor",
 }  # fmt: skip
 BRIDGE_UIDS = {

@@ -57,7 +57,8 @@ def test_streamer_device_payload_has_every_entity_with_the_documented_options() 
     assert platforms == {
         "live": "binary_sensor", "viewers": "sensor", "likes": "sensor", "diamonds": "sensor",
         "follows": "sensor", "shares": "sensor", "gift": "event", "follow": "event",
-        "share": "event", "subscribe": "event", "chat": "event", "watching": "switch",
+        "share": "event", "subscribe": "event", "super_fan": "event", "chat": "event",
+        "watching": "switch",
         "reconnect": "button", "status": "sensor",
     }  # fmt: skip
     assert cmps["live"]["device_class"] == "running"

@@ -67,11 +67,17 @@ async def test_demo_publishes_the_session_and_exits_by_itself(
     assert chat.json()["type"] == "chat" and not chat.retain
     gift = await rec.wait_for(f"{BASE}/gift")
     assert gift.json()["event_type"] in ("gift_small", "gift_medium", "gift_large")
+    # Two of the kinds TikTok added since late 2025 (docs/protocol.md §8).
+    fan = await rec.wait_for(f"{BASE}/super_fan")
+    assert fan.json()["text"] == "João became a Super Fan"
+    card = await rec.wait_for(f"{BASE}/battle", lambda m: m.json()["event_type"] == "battle_card")
+    assert card.json()["card"]["kind"] in ("award", "critical_strike")
     ended = await rec.wait_for(f"{BASE}/stream", lambda m: m.json()["event_type"] == "ended")
     assert ended.json()["streamer"] == "sim_streamer"
     await rec.wait_for("tiktok-demo/bridge/state", lambda m: m.text == "offline")
     # The live view printed what the broker delivered, readable and without colour codes.
     assert f"{BASE}/gift" in out and " sent " in out
+    assert "João became a Super Fan" in out
     assert "\033[" not in out
     assert "messages received" in out
 

@@ -63,6 +63,10 @@ async def test_demo_session_reaches_a_raw_client(simulator: TikTokSimulator) -> 
         m.ENVELOPE,
         m.INTRO,
         m.CONTROL,
+        m.BARRAGE,  # a super fan
+        m.BATTLE_ITEM_CARD,
+        m.COMPETITION,
+        m.IN_ROOM_BANNER,
     ):
         assert methods[method] > 0, method
     assert room.live and room.room_id != first_room  # the demo starts a second stream

@@ -2642,6 +2642,240 @@ class ImDeleteMessage(_message.Message):
 Global___ImDeleteMessage: _TypeAlias = ImDeleteMessage  # noqa: Y015
 
 @_typing.final
+class BarrageMessage(_message.Message):
+    """---------------------------------------------------------------- seen since 2025-10 (docs/protocol.md §6.4, §8)
+
+    A banner-style announcement: a viewer's level, a fan-club join and, since 2025-10, super
+    fans (a content or common_barrage_content key containing "ttlive_superfan").
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMON_FIELD_NUMBER: _builtins.int
+    MSG_TYPE_FIELD_NUMBER: _builtins.int
+    CONTENT_FIELD_NUMBER: _builtins.int
+    DURATION_FIELD_NUMBER: _builtins.int
+    SCENE_FIELD_NUMBER: _builtins.int
+    SUB_TYPE_FIELD_NUMBER: _builtins.int
+    COMMON_BARRAGE_CONTENT_FIELD_NUMBER: _builtins.int
+    USER_FIELD_NUMBER: _builtins.int
+    USER_GRADE_PARAM_FIELD_NUMBER: _builtins.int
+    FANS_LEVEL_PARAM_FIELD_NUMBER: _builtins.int
+    msg_type: _builtins.int
+    """9 grade entrance, 10/11 fan level, 100 common barrage... (an enumeration)."""
+    duration: _builtins.int
+    scene: _builtins.str
+    sub_type: _builtins.str
+    @_builtins.property
+    def common(self) -> Global___Common: ...
+    @_builtins.property
+    def content(self) -> Global___Text: ...
+    @_builtins.property
+    def common_barrage_content(self) -> Global___Text: ...
+    @_builtins.property
+    def user(self) -> Global___User: ...
+    @_builtins.property
+    def user_grade_param(self) -> Global___BarrageUserParam: ...
+    @_builtins.property
+    def fans_level_param(self) -> Global___BarrageUserParam: ...
+    def __init__(
+        self,
+        *,
+        common: Global___Common = ...,
+        msg_type: _builtins.int = ...,
+        content: Global___Text = ...,
+        duration: _builtins.int = ...,
+        scene: _builtins.str = ...,
+        sub_type: _builtins.str = ...,
+        common_barrage_content: Global___Text = ...,
+        user: Global___User = ...,
+        user_grade_param: Global___BarrageUserParam = ...,
+        fans_level_param: Global___BarrageUserParam = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["common", b"common", "common_barrage_content", b"common_barrage_content", "content", b"content", "fans_level_param", b"fans_level_param", "user", b"user", "user_grade_param", b"user_grade_param"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["common", b"common", "common_barrage_content", b"common_barrage_content", "content", b"content", "duration", b"duration", "fans_level_param", b"fans_level_param", "msg_type", b"msg_type", "scene", b"scene", "sub_type", b"sub_type", "user", b"user", "user_grade_param", b"user_grade_param"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BarrageMessage: _TypeAlias = BarrageMessage  # noqa: Y015
+
+@_typing.final
+class BarrageUserParam(_message.Message):
+    """The user-carrying part of user_grade_param / fans_level_param (fields 1, 2 and 4 agree)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CURRENT_GRADE_FIELD_NUMBER: _builtins.int
+    DISPLAY_CONFIG_FIELD_NUMBER: _builtins.int
+    USER_FIELD_NUMBER: _builtins.int
+    current_grade: _builtins.int
+    display_config: _builtins.int
+    @_builtins.property
+    def user(self) -> Global___User: ...
+    def __init__(
+        self,
+        *,
+        current_grade: _builtins.int = ...,
+        display_config: _builtins.int = ...,
+        user: Global___User = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["user", b"user"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["current_grade", b"current_grade", "display_config", b"display_config", "user", b"user"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BarrageUserParam: _TypeAlias = BarrageUserParam  # noqa: Y015
+
+@_typing.final
+class BattleCardUse(_message.Message):
+    """A card one battle team uses (use_*_card fields share this shape)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CARD_INFO_FIELD_NUMBER: _builtins.int
+    ANCHOR_ID_FIELD_NUMBER: _builtins.int
+    DISPLAY_CONTENT_FIELD_NUMBER: _builtins.int
+    anchor_id: _builtins.int
+    @_builtins.property
+    def card_info(self) -> Global___BattleCardInfo: ...
+    @_builtins.property
+    def display_content(self) -> Global___Text: ...
+    def __init__(
+        self,
+        *,
+        card_info: Global___BattleCardInfo = ...,
+        anchor_id: _builtins.int = ...,
+        display_content: Global___Text = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["card_info", b"card_info", "display_content", b"display_content"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["anchor_id", b"anchor_id", "card_info", b"card_info", "display_content", b"display_content"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BattleCardUse: _TypeAlias = BattleCardUse  # noqa: Y015
+
+@_typing.final
+class BattleCardInfo(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CARD_NAME_KEY_FIELD_NUMBER: _builtins.int
+    SEND_TIME_SEC_FIELD_NUMBER: _builtins.int
+    card_name_key: _builtins.str
+    send_time_sec: _builtins.int
+    def __init__(
+        self,
+        *,
+        card_name_key: _builtins.str = ...,
+        send_time_sec: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["card_name_key", b"card_name_key", "send_time_sec", b"send_time_sec"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BattleCardInfo: _TypeAlias = BattleCardInfo  # noqa: Y015
+
+@_typing.final
+class BattleCardAward(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DISPLAY_CONTENT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def display_content(self) -> Global___Text: ...
+    def __init__(
+        self,
+        *,
+        display_content: Global___Text = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["display_content", b"display_content"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["display_content", b"display_content"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BattleCardAward: _TypeAlias = BattleCardAward  # noqa: Y015
+
+@_typing.final
+class LinkMicBattleItemCard(_message.Message):
+    """WebcastLinkMicBattleItemCard: battle power-up cards (boosting gloves, extra time...)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COMMON_FIELD_NUMBER: _builtins.int
+    BATTLE_ID_FIELD_NUMBER: _builtins.int
+    MSG_TYPE_FIELD_NUMBER: _builtins.int
+    USE_CRITICAL_STRIKE_CARD_FIELD_NUMBER: _builtins.int
+    USE_SMOKE_CARD_FIELD_NUMBER: _builtins.int
+    AWARD_CARD_NOTICE_FIELD_NUMBER: _builtins.int
+    USE_EXTRA_TIME_CARD_FIELD_NUMBER: _builtins.int
+    USE_SPECIAL_EFFECT_CARD_FIELD_NUMBER: _builtins.int
+    USE_POTION_CARD_FIELD_NUMBER: _builtins.int
+    USE_WAVE_CARD_FIELD_NUMBER: _builtins.int
+    USE_TOP2_CARD_FIELD_NUMBER: _builtins.int
+    USE_TOP3_CARD_FIELD_NUMBER: _builtins.int
+    USE_VAULT_GLOVE_CARD_FIELD_NUMBER: _builtins.int
+    USE_MUSIC_CARD_FIELD_NUMBER: _builtins.int
+    battle_id: _builtins.int
+    msg_type: _builtins.int
+    """1 obtain guide, 2 critical strike, 3 smoke, 4 award notice, 5 extra time,
+    6 special effect, 7 potion, 8 wave, 9 special effect notice, 10 top 2, 11 top 3,
+    12 vault glove.
+    """
+    @_builtins.property
+    def common(self) -> Global___Common: ...
+    @_builtins.property
+    def use_critical_strike_card(self) -> Global___BattleCardUse: ...
+    @_builtins.property
+    def use_smoke_card(self) -> Global___BattleCardUse: ...
+    @_builtins.property
+    def award_card_notice(self) -> Global___BattleCardAward: ...
+    @_builtins.property
+    def use_extra_time_card(self) -> Global___BattleCardUse: ...
+    @_builtins.property
+    def use_special_effect_card(self) -> Global___BattleCardUse: ...
+    @_builtins.property
+    def use_potion_card(self) -> Global___BattleCardUse: ...
+    @_builtins.property
+    def use_wave_card(self) -> Global___BattleCardUse: ...
+    @_builtins.property
+    def use_top2_card(self) -> Global___BattleCardUse: ...
+    @_builtins.property
+    def use_top3_card(self) -> Global___BattleCardUse: ...
+    @_builtins.property
+    def use_vault_glove_card(self) -> Global___BattleCardUse: ...
+    @_builtins.property
+    def use_music_card(self) -> Global___BattleCardUse: ...
+    def __init__(
+        self,
+        *,
+        common: Global___Common = ...,
+        battle_id: _builtins.int = ...,
+        msg_type: _builtins.int = ...,
+        use_critical_strike_card: Global___BattleCardUse = ...,
+        use_smoke_card: Global___BattleCardUse = ...,
+        award_card_notice: Global___BattleCardAward = ...,
+        use_extra_time_card: Global___BattleCardUse = ...,
+        use_special_effect_card: Global___BattleCardUse = ...,
+        use_potion_card: Global___BattleCardUse = ...,
+        use_wave_card: Global___BattleCardUse = ...,
+        use_top2_card: Global___BattleCardUse = ...,
+        use_top3_card: Global___BattleCardUse = ...,
+        use_vault_glove_card: Global___BattleCardUse = ...,
+        use_music_card: Global___BattleCardUse = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["award_card_notice", b"award_card_notice", "common", b"common", "use_critical_strike_card", b"use_critical_strike_card", "use_extra_time_card", b"use_extra_time_card", "use_music_card", b"use_music_card", "use_potion_card", b"use_potion_card", "use_smoke_card", b"use_smoke_card", "use_special_effect_card", b"use_special_effect_card", "use_top2_card", b"use_top2_card", "use_top3_card", b"use_top3_card", "use_vault_glove_card", b"use_vault_glove_card", "use_wave_card", b"use_wave_card"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["award_card_notice", b"award_card_notice", "battle_id", b"battle_id", "common", b"common", "msg_type", b"msg_type", "use_critical_strike_card", b"use_critical_strike_card", "use_extra_time_card", b"use_extra_time_card", "use_music_card", b"use_music_card", "use_potion_card", b"use_potion_card", "use_smoke_card", b"use_smoke_card", "use_special_effect_card", b"use_special_effect_card", "use_top2_card", b"use_top2_card", "use_top3_card", b"use_top3_card", "use_vault_glove_card", b"use_vault_glove_card", "use_wave_card", b"use_wave_card"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LinkMicBattleItemCard: _TypeAlias = LinkMicBattleItemCard  # noqa: Y015
+
+@_typing.final
 class CommonOnly(_message.Message):
     """Any event read only for its common part (field 1 of every event): msg_id for
     de-duplication and method/room of messages we have no class for.
