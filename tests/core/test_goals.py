@@ -1,10 +1,15 @@
 """Stream goals and the top-gifters leaderboard through the bridge: a real mosquitto, the
 TikTok simulator's likes, gifts and follows driving progress, the goal event firing once per
-stream, set/reset over MQTT (and their errors), a new stream starting over, a restart."""
+stream, set/reset over MQTT (and their errors), a new stream starting over, a reload, and a
+restart of the daemon process."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import signal
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +25,9 @@ from tests.core.support import (
     validate_events,
 )
 from tests.core.test_commands import publish, request
+from tests.core.test_daemon import Daemon
 from tests.helpers.mosquitto import Mosquitto, MqttRecorder, Subscribe
+from tests.helpers.paths import REPO
 
 STREAMER = """\
 - user: alice
@@ -202,24 +209,25 @@ async def test_simulated_events_reach_goals_while_not_live(
     validate_events([event])
 
 
-async def test_targets_and_reached_goals_survive_a_restart(
+async def test_targets_and_reached_goals_survive_a_restart_of_the_daemon(
     mosquitto: Mosquitto, simulator: TikTokSimulator, subscriber: Subscribe, tmp_path: Path
 ) -> None:
+    """The daemon as a process, stopped with SIGTERM and started again on the same state."""
     room = simulator.add_user("alice", live=True)
     rec = await subscriber(mosquitto, "tiktok/#")
-    state_dir = tmp_path / "s"
-    cfg = make_config(config_yaml(mosquitto, simulator, state_dir, STREAMER), tmp_path)
-    async with running(cfg):
-        await rec.wait_for("tiktok/alice/state", status_is("connected"))
-        await asyncio.sleep(0.2)
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(config_yaml(mosquitto, simulator, tmp_path / "s", STREAMER))
+    async with daemon_running(cfg, tmp_path / "d1.log"):
+        await rec.wait_for("tiktok/alice/state", status_is("connected"), timeout=30)
+        await asyncio.sleep(0.2)  # its subscriptions are made with the first publishes
         await publish(mosquitto, "tiktok/alice/goals/set", {"diamonds": 20})
         await rec.wait_for("tiktok/alice/goals", goal("diamonds", target=20))
         room.push(m.gift(FAN1, 9001, name="Pebble", diamonds=30, type=2))
         await rec.wait_for("tiktok/alice/goal")
     rec.clear()
     # Same stream after the restart: the set target is back and the goal does not fire again.
-    async with running(cfg):
-        await rec.wait_for("tiktok/alice/state", status_is("connected"))
+    async with daemon_running(cfg, tmp_path / "d2.log"):
+        await rec.wait_for("tiktok/alice/state", status_is("connected"), timeout=30)
         await rec.wait_for("tiktok/alice/goals", goal("diamonds", target=20, reached=True))
         room.push(m.gift(FAN1, 9001, name="Pebble", diamonds=30, type=2))
         await rec.wait_for("tiktok/alice/goals", goal("diamonds", value=30))
@@ -228,9 +236,21 @@ async def test_targets_and_reached_goals_survive_a_restart(
     rec.clear()
     # The configuration file now says something else: the file wins over the old MQTT change.
     edited = STREAMER.replace("diamonds: 50", "diamonds: 70")
-    cfg = make_config(config_yaml(mosquitto, simulator, state_dir, edited), tmp_path)
-    async with running(cfg):
-        await rec.wait_for("tiktok/alice/goals", goal("diamonds", target=70))
+    cfg.write_text(config_yaml(mosquitto, simulator, tmp_path / "s", edited))
+    async with daemon_running(cfg, tmp_path / "d3.log"):
+        await rec.wait_for("tiktok/alice/goals", goal("diamonds", target=70), timeout=30)
+
+
+@contextlib.asynccontextmanager
+async def daemon_running(cfg: Path, log: Path) -> AsyncIterator[None]:
+    env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC")}
+    daemon = Daemon(cfg, log, {**env, "PYTHONPATH": str(REPO)})
+    try:
+        yield
+        daemon.signal(signal.SIGTERM)
+        assert await daemon.wait() == 0, daemon.text()[-3000:]
+    finally:
+        daemon.stop()
 
 
 async def test_a_reload_applies_new_goals_and_leaderboard_size(
