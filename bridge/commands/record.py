@@ -23,12 +23,13 @@ from pathlib import Path
 
 from bridge import __version__
 from bridge.commands.check_config import print_invalid
-from bridge.commands.run import ENV_CONFIG, secrets_of
+from bridge.commands.run import ENV_CONFIG
 from bridge.config import Config, ConfigInvalid, load_config
 from bridge.core.app import Bridge
 from bridge.core.settings import StreamerSettings
 from bridge.mqtt.topics import TopicError, check_name
 from bridge.service.logging import setup_logging
+from bridge.service.secrets import config_secrets
 from bridge.service.signals import stop_on_shutdown_signals
 from bridge.tiktok.budget import CallBudget
 from bridge.tiktok.client import PushSession, TikTokClient
@@ -72,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
 
 async def _main(config: Config, user: str, output: Path, duration: float | None) -> int:
     redactor = setup_logging(config.logging)
-    redactor.register(*secrets_of(config))
+    redactor.register(*config_secrets(config))
     stop = asyncio.Event()
     stop_on_shutdown_signals(stop)
     if duration is not None:

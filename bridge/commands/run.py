@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from urllib.parse import urlsplit
+from pathlib import Path
 
 from bridge.commands.check_config import print_invalid
 from bridge.config import Config, ConfigInvalid, load_config
@@ -25,6 +25,7 @@ from bridge.service.logging import (
     install_mqtt_log_handler,
     setup_logging,
 )
+from bridge.service.secrets import config_secrets, secrets_in_text, warn_exposed_secret_files
 from bridge.service.signals import SignalHandlers
 from bridge.service.systemd import Notifier
 
@@ -54,21 +55,9 @@ def run(args: argparse.Namespace) -> int:
     return asyncio.run(_daemon(config, args.config))
 
 
-def secrets_of(config: Config) -> list[str]:
-    """Every configured secret, for the log redactor (never in logs, never on MQTT)."""
-    t = config.tiktok
-    found = [config.mqtt.password, t.sign_api_key, t.proxy]
-    if t.session is not None:
-        found.append(t.session.session_id)
-    if t.proxy:
-        parts = urlsplit(t.proxy)
-        found += [parts.password]
-    return [s for s in found if s]
-
-
 async def _daemon(config: Config, path: str) -> int:
     redactor = setup_logging(config.logging)
-    redactor.register(*secrets_of(config))
+    redactor.register(*config_secrets(config))
     # httpx logs every request URL at INFO; sign-server URLs may carry the session or key.
     # The redactor masks them anyway, but they are noise in the journal too.
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -78,6 +67,7 @@ async def _daemon(config: Config, path: str) -> int:
     signals.install()
     mqtt_log = install_mqtt_log_handler(config.logging, bridge.publish_log, redactor=redactor)
     log.info("tiktok2mqtt starting: %d streamer(s)", len(config.streamers))
+    warn_exposed_secret_files(config)
     main = asyncio.create_task(bridge.run(signals.shutdown), name="bridge")
     notifier.ready()
     notifier.start_watchdog()
@@ -106,12 +96,23 @@ async def _reload(bridge: Bridge, path: str, redactor: SecretRedactor) -> None:
         # Off the loop: the file may sit on a slow SD card.
         config = await asyncio.to_thread(load_config, path)
     except ConfigInvalid as exc:
+        # The new file's secrets were never registered: find them in its text first, so
+        # the problems (logged and published on bridge/logging) cannot echo one.
+        redactor.register(*await asyncio.to_thread(_secrets_in_file, path))
         problems = "; ".join(str(p) for p in exc.problems)
         log.error("reload refused, keeping the running configuration: %s", problems)
         return
-    redactor.register(*secrets_of(config))
+    redactor.register(*config_secrets(config))
     setup_logging(config.logging, redactor=redactor)
+    warn_exposed_secret_files(config)
     await bridge.reload(config)
+
+
+def _secrets_in_file(path: str) -> list[str]:
+    try:
+        return secrets_in_text(Path(path).read_text(encoding="utf-8", errors="replace"))
+    except OSError:
+        return []
 
 
 async def _status_loop(notifier: Notifier, bridge: Bridge) -> None:
