@@ -87,7 +87,7 @@ class Bridge:
                 self.topics,
                 config.homeassistant,
                 version=__version__,
-                mqtt=config.mqtt,
+                scan_stale=True,
                 republish=self.republish_states,
             )
         # Direct actions: rules → device publishes (docs/actions.md); None without rules.

@@ -39,7 +39,7 @@ import socket
 import ssl
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,6 +125,17 @@ class _Event:
     expires: bool = True
 
 
+@dataclass(slots=True)
+class _Collector:
+    """An open collect_retained(): its filters and what it found."""
+
+    filters: list[str]
+    found: dict[str, bytes] = dataclasses.field(default_factory=dict)
+
+    def wants(self, topic: str) -> bool:
+        return any(mqtt.topic_matches_sub(f, topic) for f in self.filters)
+
+
 class _Stop(Exception):
     """close() asked the session to end."""
 
@@ -193,6 +204,7 @@ class MqttSink:
         self._limiter = limiter or TopicRateLimiter()
         self._refusal_logged = -_LOG_EVERY_S
         self._inbox_type = _inbox_for(self)
+        self._collectors: list[_Collector] = []
         self._filters: dict[str, int] = {}
         self._sub_changes: dict[str, bool] = {}  # filter → subscribe (True) / unsubscribe
         self._wake = asyncio.Event()
@@ -625,11 +637,39 @@ class MqttSink:
 
     # -- internals: reading ---------------------------------------------------------------
 
-    def _admit(self, topic: str, inbox_full: bool) -> bool:
+    async def collect_retained(self, filters: Iterable[str], duration_s: float) -> dict[str, bytes]:
+        """Retained messages under `filters` (topic → payload), read for `duration_s` on
+        this connection; messages on those filters are never commands meanwhile.
+
+        On this connection, not a second one: a broker that binds client ids to users
+        (mosquitto's use_username_as_clientid, docs/security.md) would have a second
+        connection under our user kick this one off.
+        """
+        collector = _Collector([check_filter(f) for f in filters])
+        self._collectors.append(collector)
+        try:
+            for topic_filter in collector.filters:
+                self.subscribe(topic_filter)
+            await asyncio.sleep(duration_s)
+        finally:
+            self._collectors.remove(collector)
+            for topic_filter in collector.filters:
+                if not any(topic_filter in c.filters for c in self._collectors):
+                    self.unsubscribe(topic_filter)
+        return collector.found
+
+    def _admit(self, message: aiomqtt.Message, inbox_full: bool) -> bool:
         """Called by paho's callback for every incoming message, before it is queued."""
         self.stats.received += 1
+        topic = str(message.topic)
         if self._closing:
             return False  # shutting down: nothing could be answered any more
+        collectors = [c for c in self._collectors if c.wants(topic)]
+        if collectors:
+            if message.retain:
+                for collector in collectors:
+                    collector.found[topic] = _payload_bytes(message.payload)
+            return False
         if not self._limiter.allow(topic):
             self._refuse(topic, "over the rate limit")
             return False
@@ -760,7 +800,7 @@ def _inbox_for(sink: MqttSink) -> type[asyncio.Queue[aiomqtt.Message]]:
 
     class Inbox(asyncio.Queue[aiomqtt.Message]):
         def put_nowait(self, item: aiomqtt.Message) -> None:
-            if sink._admit(str(item.topic), self.full()):
+            if sink._admit(item, self.full()):
                 super().put_nowait(item)
 
     return Inbox
