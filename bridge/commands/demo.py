@@ -8,8 +8,11 @@ Bridge (bridge.core) watches it through the real TikTok client, exactly as it wo
 TikTok, and publishes to the broker. A second MQTT client subscribes to ``<base>/#`` and
 prints what arrives, so what you see is what Home Assistant or Node-RED would get.
 
-The broker is probed first: without one the demo says how to start one and exits 69
-instead of waiting forever (the daemon itself does wait and retry, on purpose).
+The broker is probed first. Without ``--mqtt``, when nothing answers at the default address
+(``mqtt://localhost:1883``, or ``$TIKTOK2MQTT_DEMO_MQTT``), the demo starts a private broker for
+its own run (bridge.commands.demo_broker) and says so: a first try needs nothing but Python.
+With ``--mqtt`` it uses that broker or says how to start one and exits 69, instead of waiting
+forever (the daemon itself does wait and retry, on purpose).
 """
 
 from __future__ import annotations
@@ -19,13 +22,17 @@ import asyncio
 import contextlib
 import dataclasses
 import math
+import os
+import re
+import signal
 import sys
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from bridge.commands.demo_broker import KINDS, BrokerUnavailable, PrivateBroker, private_broker
 from bridge.commands.live_view import LiveView, broker_hint, connect_view
 from bridge.config import Config, ConfigInvalid, load_config_text
 from bridge.core.app import Bridge
@@ -37,6 +44,8 @@ HELP = "play a simulated TikTok LIVE through the real bridge to an MQTT broker a
 
 EXIT_UNAVAILABLE = 69  # sysexits EX_UNAVAILABLE: the broker is not there
 DEFAULT_MQTT = "mqtt://localhost:1883"
+# The address tried when --mqtt is not given (tests point it at a closed or private port).
+DEFAULT_MQTT_ENV = "TIKTOK2MQTT_DEMO_MQTT"
 # The demo session is ~110 s of scenario time; 2x gives the promised ~1 minute.
 DEFAULT_SPEED = 2.0
 STREAMER = "sim_streamer"
@@ -49,8 +58,14 @@ DEMO_EVENTS = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--mqtt", default=DEFAULT_MQTT, metavar="URL",
-        help=f"broker, mqtt[s]://[user:password@]host[:port] (default {DEFAULT_MQTT})",
+        "--mqtt", metavar="URL",
+        help=f"broker, mqtt[s]://[user:password@]host[:port]; without it: {DEFAULT_MQTT} "
+             f"(or ${DEFAULT_MQTT_ENV}), and a private broker for this run if none answers there",
+    )  # fmt: skip
+    parser.add_argument(
+        "--private-broker", choices=KINDS, default="auto",
+        help="the private broker: mosquitto, embedded (amqtt, the 'demo' extra) or auto "
+             "(default: mosquitto if installed, else embedded)",
     )  # fmt: skip
     parser.add_argument(
         "--base-topic", default="tiktok-demo",
@@ -95,7 +110,29 @@ def _positive(text: str) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
-    return asyncio.run(_demo(args))
+    return asyncio.run(_terminable(_demo(args)))
+
+
+async def _terminable(main: Coroutine[Any, Any, int]) -> int:
+    """SIGTERM (kill, timeout, a service manager) ends the demo like Ctrl-C does: the bridge
+    says goodbye and the private broker stops, instead of dying mid-way."""
+    task = asyncio.current_task()
+    terminated = False
+
+    def terminate() -> None:
+        nonlocal terminated
+        terminated = True
+        if task is not None:
+            task.cancel()
+
+    with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, terminate)
+    try:
+        return await main
+    except asyncio.CancelledError:
+        if terminated:
+            return 128 + signal.SIGTERM
+        raise
 
 
 # ---------------------------------------------------------------------------- configuration
@@ -161,6 +198,8 @@ def _tuned(config: Config, *, mqtt: MqttSettings, base: Config | None, speed: fl
         cold_start_stagger_s=0.0,
         backoff_initial_s=min(0.5, poll),
         backoff_max_s=5.0,
+        # Every stream is a connection: --forever would hit the hourly cap after six rounds.
+        max_reconnects_per_hour=1_000_000,
     )
     config = dataclasses.replace(config, mqtt=mqtt, supervisor=supervisor)
     if base is None:
@@ -205,31 +244,85 @@ async def simulated_bridge(
 async def open_view(mqtt: MqttSettings, args: argparse.Namespace) -> LiveView | None:
     """The live view of ``<base>/#`` (options of :func:`add_common_arguments`); None, with a
     hint on stderr, when the broker does not answer."""
-    color = sys.stdout.isatty() if args.color is None else args.color
     try:
-        return await connect_view(
-            mqtt, f"{mqtt.base_topic}/#", color=color, quiet=args.quiet,
-            timeout_s=args.broker_timeout,
-        )  # fmt: skip
+        return await _connect_view(mqtt, args)
     except OSError as exc:
         print(broker_hint(mqtt.server, exc), file=sys.stderr)
         return None
 
 
+async def _connect_view(mqtt: MqttSettings, args: argparse.Namespace) -> LiveView:
+    color = sys.stdout.isatty() if args.color is None else args.color
+    return await connect_view(
+        mqtt, f"{mqtt.base_topic}/#", color=color, quiet=args.quiet, timeout_s=args.broker_timeout
+    )
+
+
 async def _demo(args: argparse.Namespace) -> int:
+    url = args.mqtt or os.environ.get(DEFAULT_MQTT_ENV) or DEFAULT_MQTT
     try:
-        mqtt = mqtt_from_url(args.mqtt, base_topic=args.base_topic, client_id="tiktok2mqtt-demo")
+        mqtt = mqtt_from_url(url, base_topic=args.base_topic, client_id="tiktok2mqtt-demo")
     except ValueError as exc:
         print(f"tiktok2mqtt demo: {exc}", file=sys.stderr)
         return 2
+    async with contextlib.AsyncExitStack() as stack:
+        if args.mqtt:
+            view = await open_view(mqtt, args)
+            private = None
+        else:
+            view, mqtt, private = await _default_or_private(mqtt, args, stack)
+        if view is None:
+            return EXIT_UNAVAILABLE
+        code = await _play(view, mqtt, args)
+    # After the private broker stopped, so that the summary can say it did.
+    if code == 0:
+        view.print_summary(f"{mqtt.base_topic}/#", mqtt, private=private.name if private else None)
+    return code
+
+
+async def _default_or_private(
+    mqtt: MqttSettings, args: argparse.Namespace, stack: contextlib.AsyncExitStack
+) -> tuple[LiveView | None, MqttSettings, PrivateBroker | None]:
+    """The view on the broker at the default address or, if none answers there, on a private
+    broker that ``stack`` stops (None, with a hint on stderr, if neither works)."""
+    try:
+        return await _connect_view(mqtt, args), mqtt, None
+    except OSError as exc:
+        missed, reason = f"{mqtt.host}:{mqtt.port}", exc
+        why = re.sub(r"^\[Errno \d+\] ", "", str(exc)).lower() or "no answer"
+    try:
+        broker = await stack.enter_async_context(private_broker(args.private_broker))
+    except BrokerUnavailable as failure:
+        print(f"{broker_hint(mqtt.server, reason)}\n(No private broker either: {failure})",
+              file=sys.stderr)  # fmt: skip
+        return None, mqtt, None
+    # Only this run's clients use it: no credentials, whatever the default address had.
+    mqtt = dataclasses.replace(mqtt, server=broker.url, user=None, password=None)
     view = await open_view(mqtt, args)
-    if view is None:
-        return EXIT_UNAVAILABLE
+    if view is not None:
+        view.note(
+            f"no MQTT broker answers at {missed} ({why}): started a private {broker.name} "
+            f"on {broker.host}:{broker.port} for this run; it stops with the demo",
+            always=True,
+        )
+        if args.discovery:
+            view.note(
+                "--discovery: Home Assistant cannot reach this private broker, so no device "
+                "appears there; give the demo HA's broker with --mqtt mqtt://host:1883",
+                always=True,
+            )
+    return view, mqtt, broker
+
+
+async def _play(view: LiveView, mqtt: MqttSettings, args: argparse.Namespace) -> int:
+    goodbye: str | None = None
+    view.mark()
     try:
         # The streamer starts offline: the scenario's first step goes live.
         async with simulated_bridge(
             STREAMER, mqtt=mqtt, mode=args.mode, discovery=args.discovery, speed=args.speed
         ) as (sim, bridge):
+            goodbye = bridge.topics.bridge_state
             view.note(
                 f"simulated TikTok on {sim.base_url}; bridge → {mqtt.server} ({args.mode} mode)"
             )
@@ -238,8 +331,11 @@ async def _demo(args: argparse.Namespace) -> int:
         print(f"tiktok2mqtt demo: {'; '.join(str(p) for p in exc.problems)}", file=sys.stderr)
         return 2
     finally:
+        # The bridge's goodbye (offline) is still on its way through the broker, also
+        # after a Ctrl-C: show it before the view goes.
+        if goodbye is not None:
+            await view.wait_for(goodbye, b"offline", timeout_s=2.0)
         await view.stop()
-    view.print_summary(f"{mqtt.base_topic}/#", mqtt)
     return 0
 
 
@@ -256,6 +352,9 @@ async def _sessions(
         await asyncio.sleep(min(3.0 / args.speed, 3.0))
         view.mark()
         sim.room(STREAMER).end()
-        await view.wait_for(live_topic, b"OFF", timeout_s=10.0)
+        # At high speeds the second stream can be over before the bridge's next live check:
+        # nothing to wait for then.
+        if view.latest(live_topic) == b"ON":
+            await view.wait_for(live_topic, b"OFF", timeout_s=10.0)
         if not args.forever:
             return

@@ -132,6 +132,10 @@ class LiveView:
         """`wait_for` looks only at messages after this point."""
         self._mark = len(self.seen)
 
+    def latest(self, topic: str) -> bytes | None:
+        """The last payload seen on ``topic`` (None: nothing yet)."""
+        return next((s.payload for s in reversed(self.seen) if s.topic == topic), None)
+
     async def wait_for(self, topic: str, payload: bytes, *, timeout_s: float) -> bool:
         """Whether ``payload`` arrived on ``topic`` (after the mark) within the time."""
 
@@ -146,8 +150,9 @@ class LiveView:
 
     # -------------------------------------------------------------------- output
 
-    def note(self, text: str) -> None:
-        if not self.quiet:
+    def note(self, text: str, *, always: bool = False) -> None:
+        """A line of the program's own; ``always``: even with --quiet (where things went)."""
+        if always or not self.quiet:
             self._print(f"{_clock()}  -- {text}", "note")
 
     def _print(self, line: str, category: str) -> None:
@@ -155,10 +160,26 @@ class LiveView:
             line = f"{_COLORS[category]}{line}{_RESET}"
         print(line, file=self.out, flush=True)
 
-    def print_summary(self, topic_filter: str, mqtt: MqttSettings) -> None:
-        counts = Counter(_category(s.topic, self.base) for s in self.seen)
+    def print_summary(
+        self, topic_filter: str, mqtt: MqttSettings, *, private: str | None = None
+    ) -> None:
+        """Counts of what this run published; ``private``: the name of the private broker
+        the run used (it is gone now, so there is nothing to watch afterwards)."""
+        # Retained messages the broker kept from an earlier run arrive flagged at subscribe
+        # time (live deliveries never are): shown in the view, not counted as this run's.
+        fresh = [s for s in self.seen if not s.retained]
+        counts = Counter(_category(s.topic, self.base) for s in fresh)
         parts = ", ".join(f"{n} {name}" for name, n in counts.most_common())
-        print(f"\n{len(self.seen)} messages received ({parts or 'none'}).", file=self.out)
+        old = len(self.seen) - len(fresh)
+        earlier = f"; {old} retained from an earlier run not counted" if old else ""
+        print(f"\n{len(fresh)} messages received ({parts or 'none'}){earlier}.", file=self.out)
+        if private:
+            print(
+                f"The private {private} stopped with the demo. To watch with mosquitto_sub or "
+                "Home Assistant, run a broker they can reach and pass --mqtt mqtt://host:1883.",
+                file=self.out,
+            )
+            return
         host = f" -h {mqtt.host} -p {mqtt.port}" if mqtt.host != "localhost" else ""
         print(f"Watch them yourself: mosquitto_sub{host} -t '{topic_filter}' -v", file=self.out)
 
