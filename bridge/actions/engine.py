@@ -79,8 +79,13 @@ class _Job:
     streamer: str
     trigger: dict[str, Any]
     steps: list[_Step]
+    start: float = 0.0  # clock() when it started; step offsets count from here
     sent: set[int] = field(default_factory=set)
     finished: bool = False  # every step sent, or stopped with its armed offs sent
+
+    @property
+    def done(self) -> bool:
+        return len(self.sent) == len(self.steps)
 
 
 @dataclass(slots=True)
@@ -89,7 +94,7 @@ class _Device:
     queue: QueueSettings
     waiting: deque[_Job] = field(default_factory=deque)
     running: _Job | None = None  # set from the moment a job is handed over until it ends
-    task: asyncio.Task[None] | None = None  # the worker running `running` and `waiting`
+    task: asyncio.Task[None] | None = None  # sends `running`'s later steps at their time
 
     @property
     def busy(self) -> bool:
@@ -246,12 +251,7 @@ class ActionEngine:
         mode, limit = device.queue.mode, device.queue.max
         if not device.busy:
             self._start(device, job)
-            task = asyncio.get_running_loop().create_task(
-                self._worker(device, job), name=f"actions-{device.name}"
-            )
-            device.task = task
-            self._workers.add(task)
-            task.add_done_callback(self._workers.discard)
+            self._settle(device)
         elif mode == "drop":
             self._report_skip(job, "busy")
             return False
@@ -275,31 +275,47 @@ class ActionEngine:
     # ---------------------------------------------------------------- running plans
 
     def _start(self, device: _Device, job: _Job) -> None:
+        """Hand `job` to the device: reported, and its first publishes sent, right now."""
         device.running = job
+        job.start = self._clock()
         self._stats.fired += 1
         self._report(job)
+        for index, step in enumerate(job.steps):
+            if step.at_s > 0:
+                break
+            self._send(step)
+            job.sent.add(index)
+
+    def _settle(self, device: _Device) -> None:
+        """Hand over from finished jobs to waiting ones; a job with steps still ahead gets
+        a worker task. Synchronous: a device is busy exactly while a plan is under way."""
+        while (job := device.running) is not None and job.done:
+            self._finish(job)
+            device.running = None
+            if device.waiting:
+                self._start(device, device.waiting.popleft())
+        if device.running is not None and device.task is None:
+            task = asyncio.get_running_loop().create_task(
+                self._worker(device, device.running), name=f"actions-{device.name}"
+            )
+            device.task = task
+            self._workers.add(task)
+            task.add_done_callback(self._workers.discard)
 
     async def _worker(self, device: _Device, job: _Job) -> None:
-        """Runs `job`, then the waiting ones, then ends: an idle device has no task.
-
-        Between the end of one job and the start of the next nothing is awaited, so a
-        firing can never see the device busy with a job that no one will run.
-        """
-        while True:
-            try:
-                await self._run(job)
-            finally:
-                self._finish(job)  # cancelled (kill switch, shutdown): armed offs go out
-            if not device.waiting:
-                device.running = device.task = None
-                return
-            job = device.waiting.popleft()
-            self._start(device, job)
+        """Sends the rest of `job` at its times, then settles the device and ends."""
+        try:
+            await self._run(job)
+        finally:
+            self._finish(job)  # cancelled (kill switch, shutdown): armed offs go out
+        device.task = None
+        self._settle(device)
 
     async def _run(self, job: _Job) -> None:
-        start = self._clock()
         for index, step in enumerate(job.steps):
-            delay = start + step.at_s - self._clock()
+            if index in job.sent:
+                continue
+            delay = job.start + step.at_s - self._clock()
             if delay > 0:
                 await self._sleep(delay)
             self._send(step)

@@ -319,6 +319,27 @@ class MqttSink:
             self._sub_changes[topic_filter] = False
             self._kick()
 
+    async def collect_retained(self, filters: Iterable[str], duration_s: float) -> dict[str, bytes]:
+        """Retained messages under `filters` (topic → payload), read for `duration_s` on
+        this connection; messages on those filters are never commands meanwhile.
+
+        On this connection, not a second one: a broker that binds client ids to users
+        (mosquitto's use_username_as_clientid, docs/security.md) would have a second
+        connection under our user kick this one off.
+        """
+        collector = _Collector([check_filter(f) for f in filters])
+        self._collectors.append(collector)
+        try:
+            for topic_filter in collector.filters:
+                self.subscribe(topic_filter)
+            await asyncio.sleep(duration_s)
+        finally:
+            self._collectors.remove(collector)
+            for topic_filter in collector.filters:
+                if not any(topic_filter in c.filters for c in self._collectors):
+                    self.unsubscribe(topic_filter)
+        return collector.found
+
     # -- lifecycle -------------------------------------------------------------------------
 
     async def run(self) -> None:
@@ -636,27 +657,6 @@ class MqttSink:
         self.stats.queued = len(events)
 
     # -- internals: reading ---------------------------------------------------------------
-
-    async def collect_retained(self, filters: Iterable[str], duration_s: float) -> dict[str, bytes]:
-        """Retained messages under `filters` (topic → payload), read for `duration_s` on
-        this connection; messages on those filters are never commands meanwhile.
-
-        On this connection, not a second one: a broker that binds client ids to users
-        (mosquitto's use_username_as_clientid, docs/security.md) would have a second
-        connection under our user kick this one off.
-        """
-        collector = _Collector([check_filter(f) for f in filters])
-        self._collectors.append(collector)
-        try:
-            for topic_filter in collector.filters:
-                self.subscribe(topic_filter)
-            await asyncio.sleep(duration_s)
-        finally:
-            self._collectors.remove(collector)
-            for topic_filter in collector.filters:
-                if not any(topic_filter in c.filters for c in self._collectors):
-                    self.unsubscribe(topic_filter)
-        return collector.found
 
     def _admit(self, message: aiomqtt.Message, inbox_full: bool) -> bool:
         """Called by paho's callback for every incoming message, before it is queued."""

@@ -247,28 +247,36 @@ class Model:
         self.trace.append((self.now, f"d{device}", "publish", payload))
 
     def start(self, device: int, job: MJob) -> None:
+        """Reported, and the publishes at offset 0 sent, the moment it starts."""
         self.devices[device].running = job
         job.start = self.now
         self.fired += 1
         self.report(job.rule, "taken")
+        while job.next < len(job.steps) and job.steps[job.next][0] == 0:
+            self.publish(device, job.steps[job.next][1])
+            job.next += 1
+
+    def settle(self, index: int) -> None:
+        """A job with nothing left hands the device to the next waiting one at once."""
+        device = self.devices[index]
+        while device.running is not None and device.running.next == len(device.running.steps):
+            device.running = None
+            if device.waiting:
+                self.start(index, device.waiting.popleft())
 
     def advance(self, until: int) -> None:
-        """Send every step due by `until`, earliest first; a finished job hands over."""
+        """Send every step due by `until`, earliest first."""
         while True:
             due = [(d.running.start + d.running.steps[d.running.next][0], i)
                    for i, d in self.devices.items() if d.running is not None]  # fmt: skip
             if not due or min(due)[0] > until:
                 break
             self.now, index = min(due)
-            device = self.devices[index]
-            job = device.running
+            job = self.devices[index].running
             assert job is not None
             self.publish(index, job.steps[job.next][1])
             job.next += 1
-            if job.next == len(job.steps):
-                device.running = None
-                if device.waiting:
-                    self.start(index, device.waiting.popleft())
+            self.settle(index)
         self.now = until
 
     def fire(self, index: int) -> None:
@@ -287,6 +295,7 @@ class Model:
         spec = device.spec
         if device.running is None:
             self.start(rule.device, job)
+            self.settle(rule.device)
         elif spec.mode == "drop":
             return self.report(index, "busy")
         elif len(device.waiting) < spec.max:
