@@ -260,9 +260,14 @@ async def flood(requests: int, seconds: float, rate: float, code: Path) -> dict[
                 "responses": responses,
                 "mqtt": {
                     k: health.get("mqtt", {}).get(k)
-                    for k in ("dropped_overflow", "dropped_stale", "responses_dropped")
+                    for k in (
+                        "received",
+                        "commands_refused",
+                        "responses_dropped",
+                        "dropped_overflow",
+                        "dropped_stale",
+                    )
                 },
-                "commands": health.get("commands"),
             }
         finally:
             if daemon is not None:
