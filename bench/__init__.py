@@ -1,4 +1,4 @@
-"""tiktok2mqtt benchmarks (issue 6): ``python -m bench`` writes bench/RESULTS.md.
+"""tiktok2mqtt benchmarks: ``python -m bench`` writes bench/RESULTS.md.
 
 Not tests: nothing here asserts on time, and nothing here runs in the test suite.
 """

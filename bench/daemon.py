@@ -39,7 +39,7 @@ def main() -> int:
     supervisor = dataclasses.replace(
         config.supervisor, cold_start_stagger_s=args.stagger, calls_per_minute=100_000
     )
-    config = dataclasses.replace(config, supervisor=supervisor)
+    config = dataclasses.replace(config, tiktok=config.tiktok.with_supervisor(supervisor))
     if args.profile is None:
         return asyncio.run(run_cmd._daemon(config, args.config))
     profiler = cProfile.Profile()

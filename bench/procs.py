@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bridge.tiktok.settings import Endpoints
+from bridge.settings.tiktok import Endpoints
 
 REPO = Path(__file__).resolve().parent.parent
 BASE_TOPIC = "bench"
@@ -105,6 +105,7 @@ def config_text(
           mqtt_level: "off"
         service:
           state_dir: {state_dir}
+          max_streamers: {max(100, len(users))}
         streamers:
         """
     )

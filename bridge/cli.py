@@ -1,7 +1,7 @@
 """Command line: one sub-command per user-facing job.
 
-Each sub-command lives in its own module and registers itself in COMMANDS below;
-this file only parses arguments and dispatches.
+Each sub-command lives in its own module of bridge.commands (found automatically, listed in
+bridge.commands.ALL); this file only parses arguments and dispatches.
 """
 
 from __future__ import annotations
@@ -10,26 +10,14 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-# (name, help, add_arguments, run); run returns the process exit code.
-AddArguments = Callable[[argparse.ArgumentParser], None]
-Run = Callable[[argparse.Namespace], int]
-Command = tuple[str, str, AddArguments, Run]
-
-
-def _commands() -> list[Command]:
-    # Imported lazily so `tiktok2mqtt healthcheck` stays fast and light.
-    from bridge import commands
-
-    return commands.ALL
+from bridge import __version__, commands
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from bridge import __version__
-
     parser = argparse.ArgumentParser(prog="tiktok2mqtt", description="TikTok LIVE → MQTT bridge")
     parser.add_argument("--version", action="version", version=f"tiktok2mqtt {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, help_text, add_arguments, run in _commands():
+    for name, help_text, add_arguments, run in commands.ALL:
         p = sub.add_parser(name, help=help_text, description=help_text)
         add_arguments(p)
         p.set_defaults(_run=run)

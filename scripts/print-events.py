@@ -20,10 +20,10 @@ import time
 from collections.abc import AsyncIterator
 
 from bridge.events.processor import StreamProcessor
+from bridge.settings.tiktok import Endpoints, TikTokSettings
 from bridge.sim import TikTokSimulator, demo_session
 from bridge.tiktok.client import TikTokClient
 from bridge.tiktok.errors import ConnectionLost
-from bridge.tiktok.settings import Endpoints, TikTokSettings
 
 
 def parse_args() -> argparse.Namespace:

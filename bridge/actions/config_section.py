@@ -1,8 +1,8 @@
-"""The `actions:` section of config.yaml (issue 8): keys, checks and building the rules.
+"""Checks of the `actions:` section that need the actions' own code: payload templates
+(known fields only), device topics, and the rules across keys (a trigger's keys fit its type,
+a rule can see its events, on → off spans).
 
-Discovered by bridge.config.registry: validated with every other section (all problems at once,
-each with its key path), documented in docs/configuration.md, redacted in bridge/info, and
-built into `Config.sections["actions"]` (an ActionsSettings).
+The keys are declared in bridge.actions.rules; these nodes and rules are plugged into it.
 """
 
 from __future__ import annotations
@@ -10,45 +10,34 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Final
 
-from bridge.actions.rules import (
-    QUEUE_MODES,
-    TRIGGER_EVENT_TOPIC,
-    TRIGGER_TYPES,
-    Action,
-    ActionsSettings,
-    QueueSettings,
-    Repeat,
-    Rule,
-    Then,
-    Trigger,
-)
 from bridge.actions.template import Template, TemplateError, compile_payload
-from bridge.config.problems import Problem
-from bridge.config.registry import SectionSpec
-from bridge.config.schema import (
+from bridge.settings.names import topic_prefix_problem
+from bridge.settings.problems import Problem
+from bridge.settings.schema import (
     INVALID,
-    Bool,
     Context,
-    ListOf,
-    MapOf,
     Node,
-    Number,
-    Section,
-    Text,
-    check,
     did_you_mean,
     join,
     show,
 )
-from bridge.config.sections import normalize_user, topic_prefix_problem
 
-_DEFAULTS: Final = ActionsSettings()
-_QUEUE: Final = QueueSettings()
-_NAME_PATTERN = r"[a-z0-9_-]{1,64}"
-_NAME_DOC = "lower-case letters, digits, _ and - (1 to 64)"
+# Which published event topic feeds a trigger (the streamer must publish it); None = a
+# bridge-level event (stream started/ended, viewer counts) that always reaches the engine.
+TRIGGER_EVENT_TOPIC: Final[dict[str, str | None]] = {
+    "gift": "gift",
+    "like": "like",
+    "follow": "follow",
+    "share": "share",
+    "subscribe": "subscribe",
+    "join": "member",
+    "command": "chat",
+    "stream_started": None,
+    "stream_ended": None,
+    "viewers": None,
+}
 # Caps that keep one rule from turning into a flood or a hidden loop.
 MAX_JSON_NODES: Final = 200
 MAX_JSON_DEPTH: Final = 8
@@ -56,17 +45,6 @@ MAX_ARGS: Final = 50
 
 
 # --------------------------------------------------------------------------- custom nodes
-
-
-@dataclass(frozen=True, kw_only=True, eq=False)
-class OptionalSection(Section):
-    """A section that is absent (None) unless written, e.g. `then:` and `repeat:`."""
-
-    def missing(self, path: str, ctx: Context) -> Any:
-        return None
-
-    def null(self, path: str, ctx: Context) -> Any:
-        return None
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -167,6 +145,9 @@ class Payload(Node):
             return value if _json_ok(value, path, ctx, 0, counter) else INVALID
         ctx.add(path, f"must be text or a JSON mapping/list, got {show(value)}")
         return INVALID
+
+    def build(self, value: Any) -> Any:
+        return compile_payload(value)
 
     def redact(self, value: Any) -> Any:
         return value if value is not INVALID else None
@@ -269,260 +250,19 @@ def action_topic_problem(topic: str) -> str | None:
     return None
 
 
-# --------------------------------------------------------------------------- schema
-
-
-def _seconds(doc: str, *, default: float | None = None, required: bool = False) -> Number:
-    return Number(doc=doc, default=default, required=required, minimum=0.05, maximum=3600)
-
-
-QUEUE = Section(
-    doc="What happens when a device is busy and more rules fire for it.",
-    children={
-        "max": Number(
-            doc="Firings that may wait behind the running one.",
-            default=_QUEUE.max,
-            integer=True,
-            minimum=0,
-            maximum=100,
-        ),
-        "mode": Text(
-            doc="`queue`: wait in line, skip when full (`queue_full`). `coalesce`: when full, "
-            "the newest replaces the last waiting one (`coalesced`). `drop`: never wait, skip "
-            "while busy (`busy`).",
-            default=_QUEUE.mode,
-            choices=QUEUE_MODES,
-        ),
-    },
-)
-
-DEVICE_QUEUE = Section(
-    doc="Queue of this device; unset keys come from `actions.queue`.",
-    children={
-        "max": Number(
-            doc="Firings that may wait behind the running one.",
-            integer=True,
-            minimum=0,
-            maximum=100,
-        ),
-        "mode": Text(doc="`queue`, `coalesce` or `drop`.", choices=QUEUE_MODES),
-    },
-)
-
-TRIGGER = Section(
-    doc="What fires the rule. Keys other than `type` narrow it down.",
-    children={
-        "type": Text(
-            doc="`gift`, `like` (milestones), `follow`, `share`, `subscribe`, `join`, "
-            "`command` (chat command), `stream_started`, `stream_ended`, `viewers` "
-            "(viewer count crossing `threshold` upwards).",
-            required=True,
-            choices=TRIGGER_TYPES,
-        ),
-        "gift": Text(
-            doc="gift: only this gift, by id (`5655`) or name (`Rose`, any case).",
-            max_length=64,
-        ),
-        "tier": Text(
-            doc="gift: only gifts of this diamond tier of the streamer (`large` or `gift_large`).",
-            pattern=r"[a-z0-9_]{1,40}",
-            pattern_doc="a tier name from streamers[].gift_tiers",
-        ),
-        "min_diamonds": Number(
-            doc="gift: the whole gift (a finished streak: its final diamonds) is worth at least "
-            "this much.",
-            default=0,
-            integer=True,
-            minimum=0,
-            maximum=10**9,
-        ),
-        "min_diamonds_each": Number(
-            doc="gift: one gift of the kind is worth at least this much.",
-            default=0,
-            integer=True,
-            minimum=0,
-            maximum=10**9,
-        ),
-        "every": Number(
-            doc="like: fire every N likes in the stream (`{{ milestone }}` = N, 2N, ...).",
-            integer=True,
-            minimum=1,
-            maximum=10**9,
-        ),
-        "threshold": Number(
-            doc="like: once per stream when the room's like total reaches N. viewers: each "
-            "time the viewer count crosses N upwards.",
-            integer=True,
-            minimum=1,
-            maximum=10**9,
-        ),
-        "command": Text(
-            doc="command: the word after the prefix (`lamp` for `!lamp red`).",
-            pattern=r"[A-Za-z0-9_]{1,32}",
-            pattern_doc="letters, digits and _ (1 to 32)",
-        ),
-        "prefix": Text(
-            doc="command: what starts a command.",
-            default="!",
-            pattern=r"[!/.#$%&*+?~^=-]{1,3}",
-            pattern_doc="1 to 3 punctuation characters such as ! or /",
-        ),
-        "args": ArgChoices(
-            doc="command: the allowed arguments, as a list (`[red, blue]`) or a mapping from "
-            'word to value (`{red: "#ff0000"}`). With it the argument is required and '
-            "`{{ arg }}` is the configured value; without it arguments are ignored.",
-            word=NameList(
-                doc="",
-                pattern=r"[A-Za-z0-9_#.:-]{1,32}",
-                pattern_doc="letters, digits and _ # . : - (1 to 32)",
-                max_items=MAX_ARGS,
-            ),
-        ),
-        "moderator_only": Bool(
-            doc="Only the streamer's moderators fire it (with `subscriber_only`: either).",
-            default=False,
-        ),
-        "subscriber_only": Bool(
-            doc="Only subscribers fire it (with `moderator_only`: either).", default=False
-        ),
-    },
-)
-
-THEN = OptionalSection(
-    doc="A second publish after a delay (on → off). Always sent: also on shutdown, kill switch "
-    "and queue replacement, so a light never stays on.",
-    children={
-        "after_s": _seconds("Seconds after the first publish.", required=True),
-        "payload": Payload(doc="The second payload (e.g. `OFF`).", required=True),
-    },
-)
-
-REPEAT = OptionalSection(
-    doc="Repeat the publish (and its `then`) to blink.",
-    children={
-        "times": Number(
-            doc="How many times in all.", required=True, integer=True, minimum=2, maximum=100
-        ),
-        "interval_s": _seconds("Seconds from one start to the next.", required=True),
-    },
-)
-
-ACTION = Section(
-    doc="One MQTT publish.",
-    children={
-        "topic": Text(
-            doc="Where to publish, e.g. `cmnd/lamp/POWER`. Fixed text: no templates, no "
-            "wildcards, not under `mqtt.base_topic`.",
-            required=True,
-            rule=action_topic_problem,
-            pattern_doc="MQTT topic without +, #, NUL, {{ or empty levels",
-        ),
-        "payload": Payload(
-            doc="Text (`ON`) or JSON (`{state: ON}`); `{{ user.nickname }}`, `{{ gift.name }}`, "
-            "`{{ count }}`, `{{ arg }}`... are filled from the event.",
-            required=True,
-        ),
-        "qos": Number(doc="MQTT QoS.", default=1, integer=True, minimum=0, maximum=2),
-        "retain": Bool(
-            doc="Publish retained (latest wins, re-sent after reconnects). Off: a retained "
-            "command would replay on every device reboot.",
-            default=False,
-        ),
-        "then": THEN,
-        "repeat": REPEAT,
-    },
-)
-
-RULE = Section(
-    doc="One rule: when `trigger` fires, publish `actions`.",
-    children={
-        "name": Text(
-            doc="Unique name (shown in bridge/event and logs).",
-            required=True,
-            pattern=_NAME_PATTERN,
-            pattern_doc=_NAME_DOC,
-        ),
-        "enabled": Bool(doc="Set false to keep a rule but not use it.", default=True),
-        "streamers": NameList(
-            doc="Only events of these streamers; every streamer when empty.",
-            pattern=r"[a-z0-9._-]{1,64}",
-            pattern_doc="a streamer user name",
-            normalize=normalize_user,
-        ),
-        "trigger": TRIGGER,
-        "actions": ListOf(
-            doc="The publishes (1 to 10), started together.", item=ACTION, required=True
-        ),
-        "cooldown_s": Number(
-            doc="After firing, the rule ignores triggers for this many seconds (`cooldown`).",
-            default=0,
-            minimum=0,
-            maximum=86_400,
-        ),
-        "device": Text(
-            doc="Queue key: rules driving the same lamp should name the same device. "
-            "Defaults to the rule's name.",
-            pattern=r"[a-z0-9_]{1,32}",
-            pattern_doc="lower-case letters, digits and _ (at most 32)",
-        ),
-    },
-)
-
-ACTIONS = Section(
-    doc="Direct actions: gift, like, follow and chat-command rules that publish to MQTT "
-    "devices (WLED, Tasmota, zigbee2mqtt, relays) without Home Assistant. See docs/actions.md.",
-    children={
-        "enabled": Bool(
-            doc="Initial state of the kill switch `<base_topic>/actions/set` (ON/OFF).",
-            default=_DEFAULTS.enabled,
-        ),
-        "dry_run": Bool(
-            doc="Log and report (bridge/event) what would be published; publish nothing.",
-            default=_DEFAULTS.dry_run,
-        ),
-        "max_per_minute": Number(
-            doc="Firings of all rules together per minute; more are skipped (`cap`).",
-            default=_DEFAULTS.max_per_minute,
-            integer=True,
-            minimum=1,
-            maximum=6000,
-        ),
-        "max_on_s": Number(
-            doc="Longest time from an action's first publish to its last (`then`).",
-            default=_DEFAULTS.max_on_s,
-            minimum=1,
-            maximum=86_400,
-        ),
-        "max_payload_bytes": Number(
-            doc="Longer rendered payloads are not published (`payload_too_large`).",
-            default=_DEFAULTS.max_payload_bytes,
-            integer=True,
-            minimum=64,
-            maximum=65_536,
-        ),
-        "queue": QUEUE,
-        "devices": MapOf(
-            doc="Per-device settings, by the name rules use in `device`.",
-            default={},
-            value=Section(doc="One device.", children={"queue": DEVICE_QUEUE}),
-        ),
-        "rules": ListOf(doc="The rules, checked in order for every event.", item=RULE),
-    },
-)
-
-
 # --------------------------------------------------------------------------- cross-key rules
 
 
-def actions_rules(actions: Any, doc: Mapping[str, Any]) -> Iterator[Problem]:
-    if not isinstance(actions, Mapping) or not isinstance(actions["rules"], list):
+def actions_rules(
+    actions: Mapping[str, Any], section_path: str, doc: Mapping[str, Any]
+) -> Iterator[Problem]:
+    if not isinstance(actions["rules"], list):
         return
-    yield from _reserved_streamer(doc)
     names: dict[str, int] = {}
     for index, rule in enumerate(actions["rules"]):
         if not isinstance(rule, Mapping):
             continue
-        path = join("actions.rules", index)
+        path = join(join(section_path, "rules"), index)
         name = rule["name"]
         if isinstance(name, str):
             if name in names:
@@ -531,16 +271,6 @@ def actions_rules(actions: Any, doc: Mapping[str, Any]) -> Iterator[Problem]:
         yield from _trigger_rules(rule["trigger"], join(path, "trigger"))
         yield from _topic_enabled(rule, join(path, "trigger.type"), doc)
         yield from _action_rules(rule, path, actions, doc)
-
-
-def _reserved_streamer(doc: Mapping[str, Any]) -> Iterator[Problem]:
-    streamers = doc.get("streamers")
-    for index, streamer in enumerate(streamers if isinstance(streamers, list) else []):
-        if isinstance(streamer, Mapping) and streamer.get("user") == "actions":
-            yield Problem(
-                join(join("streamers", index), "user"),
-                "'actions' is reserved for the action kill switch (<base_topic>/actions/set)",
-            )
 
 
 _ONLY_FOR: Final = {
@@ -645,64 +375,3 @@ def _span(then: Any, repeat: Any) -> float | None:
             return None
         total += then["after_s"]
     return total
-
-
-# --------------------------------------------------------------------------- build
-
-
-def build_actions(actions: Mapping[str, Any], doc: Mapping[str, Any]) -> ActionsSettings:
-    default_queue = QueueSettings(**actions["queue"])
-    devices = {
-        name: QueueSettings(
-            max=device["queue"]["max"] if device["queue"]["max"] is not None else default_queue.max,
-            mode=device["queue"]["mode"] or default_queue.mode,
-        )
-        for name, device in actions["devices"].items()
-    }
-    return ActionsSettings(
-        enabled=actions["enabled"],
-        dry_run=actions["dry_run"],
-        max_per_minute=actions["max_per_minute"],
-        max_on_s=actions["max_on_s"],
-        max_payload_bytes=actions["max_payload_bytes"],
-        queue=default_queue,
-        devices=devices,
-        rules=tuple(_build_rule(r) for r in actions["rules"]),
-    )
-
-
-def _build_rule(r: Mapping[str, Any]) -> Rule:
-    return Rule(
-        name=r["name"],
-        trigger=Trigger(**r["trigger"]),
-        actions=tuple(_build_action(a) for a in r["actions"]),
-        device=r["device"] or r["name"].replace("-", "_")[:32],
-        streamers=r["streamers"],
-        cooldown_s=float(r["cooldown_s"]),
-        enabled=r["enabled"],
-    )
-
-
-def _build_action(a: Mapping[str, Any]) -> Action:
-    then, repeat = a["then"], a["repeat"]
-    return Action(
-        topic=a["topic"],
-        payload=compile_payload(a["payload"]),
-        qos=a["qos"],
-        retain=a["retain"],
-        then=Then(then["after_s"], compile_payload(then["payload"])) if then else None,
-        repeat=Repeat(repeat["times"], repeat["interval_s"]) if repeat else None,
-    )
-
-
-def parse_actions(value: Any) -> tuple[ActionsSettings | None, list[Problem]]:
-    """Check and build an `actions:` mapping on its own (tests, examples)."""
-    ctx = Context(base_dir=Path("."))
-    checked = check(ACTIONS, value, "actions", ctx)
-    problems = list(ctx.problems)
-    if not problems:
-        problems.extend(actions_rules(checked, {"actions": checked}))
-    return (build_actions(checked, {}) if not problems else None), problems
-
-
-SECTION = SectionSpec(name="actions", node=ACTIONS, build=build_actions, rules=actions_rules)

@@ -140,6 +140,19 @@ class PayloadTemplate:
     def render(self, context: Context) -> bytes:
         raise NotImplementedError
 
+    def _key(self) -> Any:
+        raise NotImplementedError
+
+    # Equal when compiled from the same configuration: a reload compares rules by value.
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, PayloadTemplate)
+            and type(other) is type(self)
+            and (self._key() == other._key())
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
 
 class TextPayload(PayloadTemplate):
     def __init__(self, template: Template) -> None:
@@ -148,6 +161,9 @@ class TextPayload(PayloadTemplate):
 
     def render(self, context: Context) -> bytes:
         return self.template.render(context).encode("utf-8", errors="replace")
+
+    def _key(self) -> Any:
+        return self.template
 
 
 JsonShape: TypeAlias = Any  # nested dict/list whose string leaves are Templates
@@ -164,6 +180,9 @@ class JsonPayload(PayloadTemplate):
         value = _fill(self.shape, context)
         text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
         return text.encode("utf-8", errors="replace")
+
+    def _key(self) -> Any:
+        return self.shape
 
 
 def _collect_fields(shape: JsonShape, out: list[tuple[str, ...]]) -> None:

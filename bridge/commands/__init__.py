@@ -6,10 +6,15 @@ To add a command: write bridge/commands/<name>.py defining ``NAME``, ``HELP``,
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import pkgutil
+from collections.abc import Callable
 
-from bridge.cli import Command
+# (name, help, add_arguments, run); run returns the process exit code.
+AddArguments = Callable[[argparse.ArgumentParser], None]
+Run = Callable[[argparse.Namespace], int]
+Command = tuple[str, str, AddArguments, Run]
 
 
 def _load() -> list[Command]:

@@ -1,10 +1,10 @@
 """`tiktok2mqtt decode FILE…`: print the events in captured WebCast bytes as JSON lines.
 
-Accepts push frames, fetch results, or single inner payloads (their type is read from
-``common.method``, or forced with ``--method``); raw bytes
-or base64 (auto-detected); ``-`` reads stdin. The output is exactly what the bridge publishes
-(``Event.to_dict()``, plus ``streamer`` when given), so a capture from a bug report can be
-replayed into an automation test.
+Accepts push frames, fetch results, single inner payloads (their type is read from
+``common.method``, or forced with ``--method``) and ``tiktok2mqtt record`` files (.t2mr);
+raw bytes or base64 (auto-detected); ``-`` reads stdin. The output is exactly what the
+bridge publishes (``Event.to_dict()``, plus ``streamer`` when given), so a capture from a
+bug report can be replayed into an automation test.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bridge.core.settings import DEFAULT_GIFT_TIERS, GiftTier
 from bridge.events import Event, GiftEvent, StreamProcessor, gift_tier
 from bridge.events.processor import common_of
 from bridge.mqtt.payloads import encode_json
+from bridge.settings.streamer import DEFAULT_GIFT_TIERS, GiftTier
 from bridge.tiktok.frames import (
     FrameError,
     as_text,
@@ -30,6 +30,7 @@ from bridge.tiktok.frames import (
     decode_msg_frame,
 )
 from bridge.tiktok.pb import webcast_pb2 as pb
+from bridge.tiktok.recording import MAGIC, RecordingError, parse_recording, to_batch
 
 NAME = "decode"
 HELP = "decode captured WebCast frames / messages and print events as JSON lines"
@@ -171,6 +172,8 @@ def _decode_one(path: str, args: argparse.Namespace, proc: StreamProcessor) -> l
     data = read_input(path)
     if args.method:
         return proc.feed_message(args.method, data, 0.0)
+    if data.startswith(MAGIC):
+        return _decode_recording(path, data, proc)
     try:
         result = to_result(data, path)
     except InputError:
@@ -180,6 +183,25 @@ def _decode_one(path: str, args: argparse.Namespace, proc: StreamProcessor) -> l
             raise
         return proc.feed_message(method, data, 0.0)
     return [] if result is None else proc.feed(result, 0.0)
+
+
+def _decode_recording(path: str, data: bytes, proc: StreamProcessor) -> list[Event]:
+    """Every batch of a ``tiktok2mqtt record`` file, at its recorded time (so like windows
+    and gift streaks close as they did live); undecodable records are skipped."""
+    try:
+        recording = parse_recording(data)
+    except RecordingError as exc:
+        raise InputError(f"{path}: damaged recording: {exc}") from None
+    events: list[Event] = []
+    for record in recording.records:
+        try:
+            batch = to_batch(record)
+        except FrameError:
+            proc.stats.bad += 1
+            continue
+        if batch is not None:
+            events.extend(proc.feed(batch, record.t_us / 1e6))
+    return events
 
 
 def run(args: argparse.Namespace) -> int:

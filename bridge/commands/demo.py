@@ -36,7 +36,7 @@ from bridge.commands.demo_broker import KINDS, BrokerUnavailable, PrivateBroker,
 from bridge.commands.live_view import LiveView, broker_hint, connect_view
 from bridge.config import Config, ConfigInvalid, load_config_text
 from bridge.core.app import Bridge
-from bridge.mqtt.settings import MqttSettings
+from bridge.settings.mqtt import MqttSettings
 from bridge.sim import TikTokSimulator, demo_session
 
 NAME = "demo"
@@ -192,16 +192,16 @@ def _tuned(config: Config, *, mqtt: MqttSettings, base: Config | None, speed: fl
     # The validated minimum poll interval protects TikTok; the simulator needs no protection
     # and a demo must notice the next stream within seconds, so supervision is sped up here.
     poll = max(0.2, 2.0 / speed) if math.isfinite(speed) else 0.2
-    supervisor = dataclasses.replace(
-        config.supervisor,
-        live_poll_interval_s=poll,
+    supervision = dataclasses.replace(
+        config.tiktok.supervision,
         cold_start_stagger_s=0.0,
         backoff_initial_s=min(0.5, poll),
         backoff_max_s=5.0,
         # Every stream is a connection: --forever would hit the hourly cap after six rounds.
         max_reconnects_per_hour=1_000_000,
     )
-    config = dataclasses.replace(config, mqtt=mqtt, supervisor=supervisor)
+    tiktok = dataclasses.replace(config.tiktok, live_poll_interval_s=poll, supervision=supervision)
+    config = dataclasses.replace(config, mqtt=mqtt, tiktok=tiktok)
     if base is None:
         return config
     # A replay publishes like the daemon would: that streamer's options and HA settings.

@@ -73,7 +73,9 @@ def _from_config(config: Path) -> Path:
     except ImportError:  # a trimmed install: read the one key ourselves
         return fallback_health_file(config, os.environ)
     try:
-        return Path(load_config(config).service.health_file)
+        health_file = load_config(config).service.health_file
+        assert health_file is not None  # the loader fills the default in
+        return health_file
     except ConfigInvalid:
         # The daemon may see what we cannot (e.g. systemd credentials): the one key we
         # need is still in the file.

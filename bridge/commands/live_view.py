@@ -21,8 +21,8 @@ from typing import Any, TextIO
 
 import aiomqtt
 
-from bridge.mqtt.settings import MqttSettings
 from bridge.mqtt.sink import tls_context
+from bridge.settings.mqtt import MqttSettings
 
 _RESET = "\033[0m"
 # Colour by what a reader scans for: money (gifts) and words (chat) stand out.

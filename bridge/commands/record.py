@@ -1,8 +1,9 @@
 """`tiktok2mqtt record STREAMER -o FILE -c config.yaml`: bridge normally and keep the traffic.
 
 Everything the streamer's push session delivers is appended to FILE with timestamps
-(bridge.tiktok.recording, docs/recording.md) while the bridge publishes to MQTT as usual;
-`tiktok2mqtt replay FILE` plays it back later (bug reports, testing automations).
+(bridge.tiktok.recording, docs/recording.md) while the bridge publishes that streamer (and
+only it) to MQTT as usual; `tiktok2mqtt replay FILE` plays it back later (bug reports,
+testing automations). Nothing recorded (not live, not reachable): no file, exit 1, and why.
 
 The recorder taps the bridge's own session, so TikTok sees one connection, not two: a
 second socket to the same room would double the sign-server calls that rate limits count.
@@ -17,7 +18,9 @@ import asyncio
 import dataclasses
 import logging
 import sys
+import tempfile
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,17 +29,17 @@ from bridge.commands.check_config import print_invalid
 from bridge.commands.run import ENV_CONFIG
 from bridge.config import Config, ConfigInvalid, load_config
 from bridge.core.app import Bridge
-from bridge.core.settings import StreamerSettings
 from bridge.mqtt.topics import TopicError, check_name
 from bridge.service.logging import setup_logging
 from bridge.service.secrets import config_secrets
 from bridge.service.signals import stop_on_shutdown_signals
+from bridge.settings.names import normalise_unique_id
+from bridge.settings.streamer import StreamerSettings
+from bridge.settings.tiktok import TikTokSettings
 from bridge.tiktok.budget import CallBudget
 from bridge.tiktok.client import PushSession, TikTokClient
 from bridge.tiktok.pb import webcast_pb2 as pb
 from bridge.tiktok.recording import Kind, RecordingWriter
-from bridge.tiktok.settings import TikTokSettings
-from bridge.tiktok.users import normalise_unique_id
 
 NAME = "record"
 HELP = "bridge one streamer normally and record its push traffic to a file for `replay`"
@@ -71,6 +74,9 @@ def run(args: argparse.Namespace) -> int:
     return asyncio.run(_main(config, user, Path(args.output), args.duration))
 
 
+EXIT_NOTHING = 1  # the streamer was never recorded (not live, or not reachable)
+
+
 async def _main(config: Config, user: str, output: Path, duration: float | None) -> int:
     redactor = setup_logging(config.logging)
     redactor.register(*config_secrets(config))
@@ -79,35 +85,79 @@ async def _main(config: Config, user: str, output: Path, duration: float | None)
     if duration is not None:
         asyncio.get_running_loop().call_later(duration, stop.set)
     print(f"recording @{user} to {output} (Ctrl-C to stop)", file=sys.stderr)
-    count = await record_session(config, user, output, stop)
-    print(f"{count} records written to {output}", file=sys.stderr)
-    return 0
+    result = await record_session(config, user, output, stop)
+    if result.count:
+        print(f"{result.count} records written to {output}", file=sys.stderr)
+        return 0
+    await asyncio.to_thread(output.unlink, missing_ok=True)  # a header alone replays nothing
+    print(f"tiktok2mqtt record: nothing recorded, no file written: {result.why_empty()}",
+          file=sys.stderr)  # fmt: skip
+    return EXIT_NOTHING
 
 
-async def record_session(config: Config, user: str, output: Path, stop: asyncio.Event) -> int:
-    """Run the bridge (with ``user`` watched) until ``stop``; returns the records written."""
-    config = with_streamer(config, user)
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What a recording session produced, and the streamer's status at its end."""
+
+    count: int  # records written
+    user: str
+    status: str
+    reason: str | None
+
+    def why_empty(self) -> str:
+        if self.status == "waiting_for_live":
+            return f"@{self.user} was not live while recording"
+        if self.reason:
+            return f"@{self.user} could not be watched ({self.status}): {self.reason}"
+        return f"@{self.user} was never connected (status {self.status})"
+
+
+async def record_session(config: Config, user: str, output: Path, stop: asyncio.Event) -> Recorded:
+    """Bridge ``user`` alone until ``stop``, recording its push traffic to ``output``."""
     header = {
         "streamer": user,
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "recorder": f"tiktok2mqtt {__version__}",
         "mode": "sign_server" if config.tiktok.uses_sign_server else "direct",
     }
-    with RecordingWriter(output, header) as writer:
-        bridge = Bridge(config)
+    with RecordingWriter(output, header) as writer, tempfile.TemporaryDirectory() as scratch:
+        bridge = Bridge(recording_config(config, user, Path(scratch)))
         await bridge.client.aclose()  # replaced before it ever opened a connection
         bridge.client = RecordingClient(
             config.tiktok, budget=bridge.budget, user=user, tap=writer.write
         )
-        await bridge.run(stop)
-        return writer.count
+        inner_stop = asyncio.Event()
+        running = asyncio.create_task(bridge.run(inner_stop))
+        waiting = asyncio.create_task(stop.wait())
+        await asyncio.wait({running, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        waiting.cancel()
+        if running.done():
+            await running  # it only ends early by raising: let that out
+        # Read before shutting down: a stopped streamer's status is "stopped".
+        state = bridge.supervisor(user).pub.state
+        status, reason = state.status, state.reason
+        inner_stop.set()
+        await running
+        return Recorded(writer.count, user, status, reason)
 
 
-def with_streamer(config: Config, user: str) -> Config:
-    """``config`` watching ``user`` too (with default options when it is not configured)."""
-    if config.streamer(user) is not None:
-        return config
-    return dataclasses.replace(config, streamers=(*config.streamers, StreamerSettings(user=user)))
+def recording_config(config: Config, user: str, state_dir: Path) -> Config:
+    """``config`` watching ``user`` alone (its configured options, else the defaults).
+
+    Home Assistant discovery is left to the daemon: a bridge with one streamer would
+    remove the other streamers' devices as stale. Runtime state goes to ``state_dir`` (a
+    scratch directory), so streamers the daemon added at runtime are not watched and its
+    switches and health file are not touched.
+    """
+    settings = config.streamer(user) or StreamerSettings(user=user)
+    return dataclasses.replace(
+        config,
+        streamers=(dataclasses.replace(settings, watch=True),),
+        homeassistant=dataclasses.replace(config.homeassistant, enabled=False),
+        service=dataclasses.replace(
+            config.service, state_dir=state_dir, health_file=state_dir / "health"
+        ),
+    )
 
 
 class RecordingClient(TikTokClient):

@@ -31,13 +31,20 @@ from bridge.commands.demo import (
 from bridge.commands.live_view import LiveView
 from bridge.config import Config, ConfigInvalid, load_config
 from bridge.core.app import Bridge
-from bridge.core.settings import DEFAULT_EVENTS
-from bridge.mqtt.settings import MqttSettings
+from bridge.settings.mqtt import MqttSettings
+from bridge.settings.names import normalise_unique_id
+from bridge.settings.streamer import DEFAULT_EVENTS
 from bridge.sim import SimRoom
 from bridge.sim import messages as m
 from bridge.tiktok.frames import FrameError
 from bridge.tiktok.pb import webcast_pb2 as pb
-from bridge.tiktok.recording import Recording, RecordingError, read_recording, to_batch
+from bridge.tiktok.recording import (
+    Recording,
+    RecordingError,
+    events_in,
+    read_recording,
+    to_batch,
+)
 
 NAME = "replay"
 HELP = "replay a recording (or a plain frame capture) through the simulator and the bridge to MQTT"
@@ -80,6 +87,18 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, RecordingError) as exc:
         print(f"tiktok2mqtt replay: {args.file}: {exc}", file=sys.stderr)
         return EXIT_DATAERR
+    if not events_in(recording):
+        print(
+            f"tiktok2mqtt replay: {args.file}: nothing to replay: none of its "
+            f"{len(recording.records)} records carries a message",
+            file=sys.stderr,
+        )
+        return EXIT_DATAERR
+    try:
+        args.streamer = normalise_unique_id(args.streamer or recording.streamer or DEFAULT_STREAMER)
+    except ValueError as exc:
+        print(f"tiktok2mqtt replay: {exc} (use --streamer NAME)", file=sys.stderr)
+        return 2
     try:
         base = load_config(args.config) if args.config else None
     except ConfigInvalid as exc:

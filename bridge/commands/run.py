@@ -1,6 +1,6 @@
 """`tiktok2mqtt run -c config.yaml`: the daemon.
 
-Start order matters for systemd (conventions §0.12, §a.8): the configuration is checked
+Start order matters for systemd (docs/install-systemd.md): the configuration is checked
 first (invalid → every problem printed, exit 78 so systemd does not restart-loop), then
 logging with every secret registered for redaction, then the bridge loops; READY=1 follows
 at once — it never waits for the broker or TikTok, which may come up later than a Pi boots.

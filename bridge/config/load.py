@@ -6,6 +6,7 @@ construct arbitrary Python objects.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -14,11 +15,10 @@ from typing import Any
 
 import yaml
 
-from bridge.config.build import build_config
-from bridge.config.model import Config
-from bridge.config.problems import ConfigInvalid, Problem
-from bridge.config.registry import SectionSpec, root_node, sections
-from bridge.config.schema import Context, SecretValue, Unresolved, check
+from bridge.config.model import ROOT, Config
+from bridge.settings.problems import ConfigInvalid, Problem
+from bridge.settings.schema import Context, SecretValue, Unresolved, check
+from bridge.settings.service import ServiceSettings
 
 SECRETS_FILE = "secrets.yaml"
 # Docker/Compose mounts secrets here; systemd's LoadCredential= uses $CREDENTIALS_DIRECTORY.
@@ -238,27 +238,16 @@ def check_document(data: Any, *, base_dir: Path) -> tuple[dict[str, Any], list[P
     if data is None:
         data = {}  # an empty file: report what is missing, not "not a mapping"
     ctx = Context(base_dir=base_dir)
-    doc = _check_root(data, ctx)
-    if not isinstance(doc, dict):
-        return {}, ctx.problems
-    for spec in sections():
-        ctx.problems.extend(_rules(spec, doc))
-    return doc, ctx.problems
-
-
-def _check_root(data: Any, ctx: Context) -> Any:
     if not isinstance(data, Mapping):
         ctx.add(
             "",
             "the configuration file must be a mapping of sections "
             "(mqtt:, tiktok:, streamers:, ...)",
         )
-        return None
-    return check(root_node(), data, "", ctx)
-
-
-def _rules(spec: SectionSpec, doc: Mapping[str, Any]) -> list[Problem]:
-    return list(spec.rules(doc[spec.name], doc)) if spec.rules is not None else []
+        return {}, ctx.problems
+    doc = check(ROOT, data, "", ctx)
+    ctx.run_rules(doc)
+    return doc, ctx.problems
 
 
 def parse_config(
@@ -274,7 +263,22 @@ def parse_config(
     found = [*(problems or []), *found]
     if found:
         raise ConfigInvalid(found)
-    return build_config(doc, source=source, base_dir=base_dir, env=env)
+    config: Config = ROOT.build(doc)
+    service = _resolve_service(config.service, base_dir, os.environ if env is None else env)
+    return dataclasses.replace(config, service=service, source=source, document=doc)
+
+
+def _resolve_service(
+    service: ServiceSettings, base_dir: Path, env: Mapping[str, str]
+) -> ServiceSettings:
+    """Defaults that depend on where the file is and on systemd's environment."""
+    # systemd's StateDirectory= may list several folders separated by ':'; the first is ours.
+    state_directory = env.get("STATE_DIRECTORY", "").split(":")[0]
+    default_dir = Path(state_directory) if state_directory else (base_dir / "state").absolute()
+    state_dir = service.state_dir or default_dir
+    return dataclasses.replace(
+        service, state_dir=state_dir, health_file=service.health_file or state_dir / "health"
+    )
 
 
 def load_config_text(

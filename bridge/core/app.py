@@ -20,26 +20,21 @@ from typing import Any
 
 from bridge import __version__
 from bridge.actions.engine import ActionEngine
-from bridge.actions.rules import ActionsSettings
-from bridge.config import Config
+from bridge.config.model import ROOT, Config
 from bridge.core import simulate as sim
-from bridge.core.chat import ChatGate, ChatRefused
-from bridge.core.commands import (
-    CommandError,
-    CommandRouter,
-    Data,
-    settings_from_options,
-    streamer_options,
-)
+from bridge.core.chat import ChatGate, ChatRefused, TokenBucket
+from bridge.core.commands import CommandError, CommandRouter, Data, streamer_request
 from bridge.core.persist import RuntimeStore
 from bridge.core.publish import StreamerPublisher
-from bridge.core.settings import StreamerSettings
 from bridge.core.state import iso_utc
 from bridge.core.streamer import StreamerSupervisor
 from bridge.mqtt.discovery import DiscoveryPublisher
 from bridge.mqtt.sink import MqttSink
 from bridge.mqtt.topics import Topics
 from bridge.service.health import HealthFile, HealthStatus
+from bridge.settings import commands as limits
+from bridge.settings.declare import restart_changes
+from bridge.settings.streamer import StreamerSettings
 from bridge.tiktok.budget import CallBudget
 from bridge.tiktok.client import TikTokClient
 from bridge.tiktok.errors import TikTokError
@@ -92,7 +87,11 @@ class Bridge:
             )
         # Direct actions: rules → device publishes (docs/actions.md); None without rules.
         self.actions = _action_engine(config, self.sink)
-        self.restart_required = False
+        # Keys that a reload changed but only a restart applies (declared per key), compared
+        # with the configuration the process started with: reverting a change clears it.
+        self._started_with = config
+        self.restart_keys: list[str] = []
+        self._adds = TokenBucket(limits.STREAMER_ADD_INTERVAL_S, limits.STREAMER_ADD_BURST)
         self._redact = redact
         self._started = time.monotonic()
         self._watched: dict[str, _Watched] = {}
@@ -157,13 +156,20 @@ class Bridge:
     def _wanted_streamers(self) -> list[StreamerSettings]:
         wanted = list(self.config.streamers)
         configured = {s.user for s in wanted}
+        limit = self.config.service.max_streamers
         for user, options in self.store.streamers.items():
             if user in configured:
                 continue
+            if len(wanted) >= limit:
+                log.warning("not starting stored streamer %s: service.max_streamers is %d",
+                            user, limit)  # fmt: skip
+                continue
             try:
-                wanted.append(settings_from_options(user, options))
-            except (TypeError, ValueError) as exc:
+                settings, _ = streamer_request({**options, "user": user}, self.config.document)
+            except CommandError as exc:  # checked like a request: the rules may have changed
                 log.warning("ignoring stored runtime streamer %s: %s", user, exc)
+                continue
+            wanted.append(settings)
         return wanted
 
     # ---------------------------------------------------------------- streamers
@@ -230,21 +236,13 @@ class Bridge:
     async def reload(self, new: Config) -> None:
         """Apply a new configuration: streamers added/removed/updated, others untouched.
 
-        MQTT and TikTok connection settings need a restart (published as restart_required).
+        Keys declared as needing a restart are listed in bridge/info (restart_required).
         """
-        old = self.config
         self.config = new
-        if (new.mqtt, new.tiktok, new.supervisor, new.homeassistant) != (
-            old.mqtt,
-            old.tiktok,
-            old.supervisor,
-            old.homeassistant,
-        ):
-            self.restart_required = True
-            log.warning("reload: mqtt/tiktok settings changed; they apply after a restart")
-        if new.redacted.get("actions") != old.redacted.get("actions"):
-            self.restart_required = True
-            log.warning("reload: actions changed; they apply after a restart")
+        self.restart_keys = list(restart_changes(ROOT, self._started_with, new))
+        if self.restart_keys:
+            keys = ", ".join(self.restart_keys)
+            log.warning("reload: %s changed; applied after a restart", keys)
         wanted = {s.user: s for s in new.streamers}
         # Runtime-added streamers are not in the file and survive a reload.
         gone = [u for u, e in self._watched.items() if u not in wanted and not e.runtime]
@@ -293,12 +291,17 @@ class Bridge:
     # ---------------------------------------------------------------- commands (router)
 
     async def add_streamer(self, data: Mapping[str, Any]) -> Data:
-        user, options = streamer_options(data)
+        settings, options = streamer_request(data, self.config.document)
+        user = settings.user
         if user in self._watched:
             raise CommandError(f"streamer {user!r} is already watched")
-        if user == "bridge":
-            raise CommandError("'bridge' is reserved")
-        self._add(settings_from_options(user, options), runtime=True)
+        limit = self.config.service.max_streamers
+        if len(self._watched) >= limit:
+            raise CommandError(f"already watching {limit} streamers (service.max_streamers)")
+        wait = self._adds.take()
+        if wait > 0:
+            raise CommandError(f"too many streamer/add requests, retry in {wait:.1f} s")
+        self._add(settings, runtime=True)
         self.store.add_streamer(user, options)
         self.bridge_event("streamer_added", {"streamer": user, "reason": "request"})
         self._publish_info()
@@ -338,10 +341,10 @@ class Bridge:
             raise CommandError(self._redact(f"{exc.status}: {exc}")) from None
         return {"user": user, "message": clean, "room_id": str(room_id)}
 
-    def simulate(self, user: str, event_type: str, data: Mapping[str, Any]) -> Data:
+    def simulate(self, user: str, event_type: str, fields: Any) -> Data:
         entry = self._entry(user)
         try:
-            built = sim.build(event_type, data)
+            built = sim.build(fields)
         except sim.SimulateError as exc:
             raise CommandError(str(exc)) from None
         events = entry.supervisor.simulate(built)
@@ -374,7 +377,8 @@ class Bridge:
             "python": platform.python_version(),
             "streamers": self.streamers,
             "config": self.config.redacted_dict(),
-            "restart_required": self.restart_required,
+            "restart_required": bool(self.restart_keys),
+            "restart_required_keys": list(self.restart_keys),
         }
 
     def publish_health(self) -> None:
@@ -449,7 +453,6 @@ def _rss_mb() -> float:
 
 
 def _action_engine(config: Config, sink: MqttSink) -> ActionEngine | None:
-    settings = config.sections.get("actions")
-    if not isinstance(settings, ActionsSettings) or not settings.rules:
+    if not config.actions.rules:
         return None
-    return ActionEngine(settings, sink, base_topic=config.mqtt.base_topic)
+    return ActionEngine(config.actions, sink, base_topic=config.mqtt.base_topic)

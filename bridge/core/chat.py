@@ -12,7 +12,7 @@ import time
 import unicodedata
 from collections.abc import Callable
 
-from bridge.core.settings import ChatSendSettings
+from bridge.settings.streamer import ChatSendSettings
 
 
 class ChatRefused(Exception):

@@ -2,8 +2,10 @@
 
 Every request gets an answer on ``<base>/bridge/response/<cmd>`` —
 ``{"status": "ok"|"error", "data": {...}, "error": "...", "transaction": <echoed>}`` — and
-no input can raise out of here: bad JSON, non-UTF-8, oversize, unknown command or streamer
-all become error responses (z2m's request API, conventions §a.4).
+no input can raise out of here: bad JSON, non-UTF-8, oversize, too deep, non-finite numbers,
+unknown command or streamer all become error responses (z2m's request API). The fields of
+each request are checked by their declaration in bridge.settings (a streamer/add exactly like
+a `streamers:` entry), so an error names the field and what it accepts.
 
 Retained command messages are ignored: a retained ``chat/send`` would otherwise speak to a
 live audience again after every restart of the bridge.
@@ -13,12 +15,17 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+import math
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Protocol
 
-from bridge.core.settings import ALL_EVENTS, StreamerSettings
-from bridge.mqtt.topics import TopicError, Topics, check_name
-from bridge.tiktok.users import normalise_unique_id
+from bridge.mqtt.topics import TopicError, Topics
+from bridge.settings import commands as limits
+from bridge.settings.declare import node_of, parse
+from bridge.settings.names import normalise_user, user_problem
+from bridge.settings.problems import Problem
+from bridge.settings.schema import has_control
+from bridge.settings.streamer import StreamerSettings
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +34,10 @@ Data = dict[str, Any]
 
 class CommandError(Exception):
     """A request that cannot be carried out; ``str(exc)`` is the response's ``error``."""
+
+
+class _NotJson(CommandError):
+    """The payload looked like JSON but is not (chat/send then takes it as text)."""
 
 
 class CommandTarget(Protocol):
@@ -44,13 +55,58 @@ class CommandTarget(Protocol):
 
     async def send_chat(self, user: str, text: str) -> Data: ...
 
-    def simulate(self, user: str, event_type: str, data: Mapping[str, Any]) -> Data: ...
+    def simulate(self, user: str, event_type: str, fields: Any) -> Data: ...
 
     def set_watch(self, user: str, on: bool) -> Data: ...
 
 
 # Publishes one (non-retained) response: (topic, body).
 Responder = Callable[[str, Data], None]
+
+
+# ---------------------------------------------------------------- payloads
+
+
+def _refuse_constant(name: str) -> Any:
+    raise CommandError(f"invalid JSON: {name} is not a number JSON allows")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise CommandError(f"invalid JSON: the number {text[:20]} is out of range")
+    return value
+
+
+def _loads(text: str) -> Any:
+    """json.loads with bounded cost: numbers finite, nesting at most MAX_JSON_DEPTH."""
+    try:
+        value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite)
+    except json.JSONDecodeError as exc:
+        raise _NotJson(f"invalid JSON: {exc.msg} at position {exc.pos}") from None
+    except RecursionError:
+        raise CommandError(_too_deep()) from None
+    except ValueError:  # an integer beyond Python's digit limit
+        raise CommandError("invalid JSON: a number is too long") from None
+    if _deeper_than(value, limits.MAX_JSON_DEPTH):
+        raise CommandError(_too_deep())
+    return value
+
+
+def _too_deep() -> str:
+    return f"invalid JSON: nested too deeply (at most {limits.MAX_JSON_DEPTH} levels)"
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def parse_payload(payload: bytes) -> Data:
@@ -63,17 +119,14 @@ def parse_payload(payload: bytes) -> Data:
     if not stripped:
         return {}
     if stripped[0] in "{[":
-        try:
-            value = json.loads(stripped)
-        except json.JSONDecodeError as exc:
-            raise CommandError(f"invalid JSON: {exc.msg} at position {exc.pos}") from None
+        value = _loads(stripped)
         if not isinstance(value, dict):
             raise CommandError("the JSON payload must be an object")
         return value
     try:
-        return {"value": json.loads(stripped)}  # "alice", 3, true
-    except ValueError:
-        return {"value": stripped}  # bare text
+        return {"value": _loads(stripped)}  # "alice", 3, true
+    except CommandError:
+        return {"value": stripped}  # bare text (also "NaN" or "1e400": text, not numbers)
 
 
 def response(status: str, data: Data | None, transaction: Any, error: str | None = None) -> Data:
@@ -85,10 +138,39 @@ def response(status: str, data: Data | None, transaction: Any, error: str | None
     return out
 
 
+def problems_text(problems: Iterable[Problem], limit: int = 10) -> str:
+    """Problems of a request as one error sentence (the first `limit` of them)."""
+    items = list(problems)
+    text = "; ".join(str(p) for p in items[:limit])
+    return text + (f"; and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def _transaction(data: Data) -> Any:
+    """The request's `transaction`, echoed in the response: text or a number."""
+    value = data.pop("transaction", None)
+    if value is None or isinstance(value, bool | int | float):
+        return value  # numbers are finite: _loads refused the others
+    short = isinstance(value, str) and len(value) <= limits.MAX_TRANSACTION_CHARS
+    if short and not has_control(value):
+        return value
+    raise CommandError(
+        f"'transaction' must be text (at most {limits.MAX_TRANSACTION_CHARS} characters, "
+        "no control characters) or a number"
+    )
+
+
 def _user_of(data: Mapping[str, Any]) -> str:
     user = data.get("user", data.get("value"))
     if not isinstance(user, str) or not user:
         raise CommandError("'user' is required")
+    return user
+
+
+def _checked_user(data: Mapping[str, Any]) -> str:
+    user = normalise_user(_user_of(data))
+    problem = user_problem(user)
+    if problem is not None:
+        raise CommandError(f"user: {problem}")
     return user
 
 
@@ -99,6 +181,9 @@ def _on_off(data: Mapping[str, Any]) -> bool:
     if isinstance(value, str) and value.strip().upper() in ("ON", "OFF"):
         return value.strip().upper() == "ON"
     raise CommandError("expected ON or OFF")
+
+
+# ---------------------------------------------------------------- router
 
 
 class CommandRouter:
@@ -154,23 +239,33 @@ class CommandRouter:
             )
 
     async def _request(self, command: str, payload: bytes) -> None:
+        try:
+            data = parse_payload(payload)
+        except CommandError as exc:
+            self._refuse(command, str(exc), None)
+            return
+        await self._dispatch(command, data)
+
+    async def _dispatch(self, command: str, data: Data) -> None:
         handler = self._requests.get(command)
         transaction: Any = None
         try:
-            data = parse_payload(payload)
-            transaction = data.pop("transaction", None)
+            transaction = _transaction(data)
             if handler is None:
                 raise CommandError(f"unknown command {command!r}")
             result = await handler(data)
         except CommandError as exc:
-            self.rejected += 1
-            self._respond(command, response("error", None, transaction, str(exc)))
+            self._refuse(command, str(exc), transaction)
             return
         except Exception as exc:  # a bug must still produce an answer, never kill the reader
             log.exception("request %s failed", command)
             self._respond(command, response("error", None, transaction, f"internal error: {exc}"))
             return
         self._respond(command, response("ok", result, transaction))
+
+    def _refuse(self, command: str, error: str, transaction: Any) -> None:
+        self.rejected += 1
+        self._respond(command, response("error", None, transaction, error))
 
     def _respond(self, command: str, body: Data) -> None:
         try:
@@ -189,23 +284,27 @@ class CommandRouter:
         if command is None:
             return  # our own published topics (state, live…) are not commands
         if command == "chat/send":
-            try:
-                data = parse_payload(payload)
-            except CommandError:
-                data = {"value": payload.decode("utf-8", "replace")}
-            transaction = data.pop("transaction", None)
-            message = data.get("message", data.get("value", ""))
-            body = {"user": user, "message": message if isinstance(message, str) else str(message)}
-            if transaction is not None:
-                body["transaction"] = transaction
-            payload = json.dumps(body).encode()
+            data = self._chat_payload(payload)
+            if data is None:
+                return
         elif command == "streamer/watch":
-            payload = json.dumps(
-                {"user": user, "watch": payload.decode("utf-8", "replace")}
-            ).encode()
+            data = {"watch": payload.decode("utf-8", "replace")}
         else:
-            payload = json.dumps({"user": user}).encode()
-        await self._request(command, payload)
+            data = {}
+        await self._dispatch(command, {**data, "user": user})
+
+    def _chat_payload(self, payload: bytes) -> Data | None:
+        """Text, or ``{"message", "transaction"?}``; JSON that is not an object is refused."""
+        try:
+            data = parse_payload(payload)
+        except _NotJson:
+            return {"message": payload.decode("utf-8").strip()}  # "[laughs] hi" is text
+        except CommandError as exc:
+            self._refuse("chat/send", str(exc), None)
+            return None
+        if "value" in data and "message" not in data:
+            data["message"] = data.pop("value")
+        return data
 
     # ---------------------------------------------------------------- handlers
 
@@ -223,68 +322,58 @@ class CommandRouter:
         return self.target.set_watch(_checked_user(data), _on_off(data))
 
     async def _chat_send(self, data: Data) -> Data:
-        message = data.get("message")
-        if not isinstance(message, str):
-            raise CommandError("'message' is required")
-        return await self.target.send_chat(_checked_user(data), message)
+        if "user" not in data and "value" in data:
+            data["user"] = data.pop("value")
+        request, problems = parse(node_of(limits.ChatSendRequest), data)
+        if problems:
+            raise CommandError(problems_text(problems))
+        return await self.target.send_chat(request.user, request.message)
 
     async def _simulate(self, data: Data) -> Data:
         event_type = data.pop("type", None)
-        if not isinstance(event_type, str):
-            raise CommandError("'type' is required")
-        return self.target.simulate(_checked_user(data), event_type, data)
+        user = _checked_user(data)
+        data.pop("user", None)
+        data.pop("value", None)
+        cls = limits.SIMULATE_TYPES.get(event_type) if isinstance(event_type, str) else None
+        if cls is None:
+            kinds = ", ".join(limits.SIMULATE_TYPES)
+            raise CommandError(f"type: must be one of {kinds}, got {event_type!r:.40}")
+        fields, problems = parse(node_of(cls), data)
+        if problems:
+            raise CommandError(problems_text(problems))
+        return self.target.simulate(user, event_type, fields)
 
 
-def _checked_user(data: Mapping[str, Any]) -> str:
-    user = _user_of(data).strip().removeprefix("@").lower()
-    try:
-        return check_name(user, "streamer")
-    except TopicError as exc:
-        raise CommandError(str(exc)) from None
+# ---------------------------------------------------------------- streamer/add
 
 
-# Options a runtime ``streamer/add`` accepts (the rest keeps the defaults of StreamerSettings).
-ADD_OPTIONS = ("name", "events", "gift_progress", "like_window_s", "room_id")
+def streamer_request(
+    data: Mapping[str, Any], root: Mapping[str, Any]
+) -> tuple[StreamerSettings, Data]:
+    """Check a streamer/add request exactly like a `streamers:` entry of the file.
+
+    root: the running configuration's document (the rules across keys read `tiktok:`).
+    Returns the settings and the options to persist and echo (JSON-able, ids as text).
+    """
+    entry = dict(data)
+    if "user" not in entry and "value" in entry:
+        entry["user"] = entry.pop("value")
+    _like_window_seconds(entry)
+    settings, problems = parse(node_of(StreamerSettings), entry, root=root)
+    if problems:
+        raise CommandError(problems_text(problems))
+    assert isinstance(settings, StreamerSettings)
+    options = {k: v for k, v in entry.items() if k != "user"}
+    if settings.room_id is not None:
+        options["room_id"] = str(settings.room_id)  # 64-bit ids are text in JSON
+    return settings, options
 
 
-def streamer_options(data: Mapping[str, Any]) -> tuple[str, Data]:
-    """Validate a ``streamer/add`` request → (user, JSON-able options for persistence)."""
-    try:
-        user = check_name(normalise_unique_id(_user_of(data)), "streamer")
-    except ValueError as exc:
-        raise CommandError(str(exc)) from None
-    unknown = sorted(set(data) - {"user", "value", *ADD_OPTIONS})
-    if unknown:
-        raise CommandError(f"unknown option(s): {', '.join(unknown)}")
-    options: Data = {}
-    if (name := data.get("name")) is not None:
-        if not isinstance(name, str):
-            raise CommandError("'name' must be a string")
-        options["name"] = name
-    if (events := data.get("events")) is not None:
-        if not isinstance(events, list) or not all(e in ALL_EVENTS for e in events):
-            raise CommandError(f"'events' must be a list of: {', '.join(ALL_EVENTS)}")
-        options["events"] = list(dict.fromkeys(events))
-    if (progress := data.get("gift_progress")) is not None:
-        if not isinstance(progress, bool):
-            raise CommandError("'gift_progress' must be true or false")
-        options["gift_progress"] = progress
-    if (window := data.get("like_window_s")) is not None:
-        if isinstance(window, bool) or not isinstance(window, int | float) or not 0 <= window <= 60:
-            raise CommandError("'like_window_s' must be a number from 0 to 60")
-        options["like_window_s"] = float(window)
-    if (room_id := data.get("room_id")) is not None:
-        if isinstance(room_id, bool) or not str(room_id).isdigit():
-            raise CommandError("'room_id' must be a number (or a string of digits)")
-        options["room_id"] = str(room_id)
-    return user, options
-
-
-def settings_from_options(user: str, options: Mapping[str, Any]) -> StreamerSettings:
-    """StreamerSettings of a runtime streamer (options as validated by streamer_options)."""
-    kwargs: Data = {k: v for k, v in options.items() if k in ADD_OPTIONS}
-    if "events" in kwargs:
-        kwargs["events"] = tuple(kwargs["events"])
-    if "room_id" in kwargs:
-        kwargs["room_id"] = int(kwargs["room_id"])
-    return StreamerSettings(user=user, **kwargs)
+def _like_window_seconds(entry: Data) -> None:
+    """`like_window_s` (seconds, the request's older spelling) is `like_window_ms`."""
+    seconds = entry.get("like_window_s")
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        return  # not a number: the check reports it, with a hint
+    if "like_window_ms" not in entry and abs(seconds) <= 10**6:
+        entry["like_window_ms"] = round(seconds * 1000)
+        del entry["like_window_s"]

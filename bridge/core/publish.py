@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from bridge.core.settings import StreamerSettings
 from bridge.core.state import StreamerState, iso_utc
 from bridge.events import (
     Event,
@@ -27,6 +26,7 @@ from bridge.events import (
 )
 from bridge.mqtt.payloads import PayloadLike
 from bridge.mqtt.topics import StreamerTopics, TopicError
+from bridge.settings.streamer import StreamerSettings
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,14 @@ WATCH_ERRORS = frozenset(
         "reconnect_limited",
     }
 )
+
+
+def _changed(snapshot: dict[str, Any], last: dict[str, Any] | None) -> bool:
+    """Whether the state JSON says something new. ``last_event`` alone does not count: every
+    chat would re-send the whole snapshot; it is brought up to date by the next change."""
+    if last is None:
+        return True
+    return any(v != last.get(k) for k, v in snapshot.items() if k != "last_event")
 
 
 class Sink(Protocol):
@@ -124,7 +132,7 @@ class StreamerPublisher:
         retry_in: float | None = None,
     ) -> None:
         previous = self.state.status
-        self.state.set_status(status, retry_at=retry_at)
+        self.state.set_status(status, retry_at=retry_at, reason=reason)
         if status in WATCH_ERRORS and (status != previous or retry_at is not None):
             data: dict[str, Any] = {"streamer": self.settings.user, "reason": status}
             if reason:
@@ -194,7 +202,7 @@ class StreamerPublisher:
             self._last_availability = availability
             self.sink.set_state(self.topics.availability, availability)
         snapshot = self.state.to_dict()
-        if snapshot != self._last_state:
+        if _changed(snapshot, self._last_state):
             self._last_state = snapshot
             self.sink.set_state(self.topics.state, snapshot)
         self._dirty = False

@@ -40,6 +40,7 @@ class StreamerState:
     shares: int = 0
     last_event: float | None = None  # unix seconds
     retry_at: float | None = None  # unix seconds, only with status rate_limited
+    reason: str | None = None  # why the status is what it is, for people; None when fine
 
     @property
     def available(self) -> bool:
@@ -53,9 +54,12 @@ class StreamerState:
         self.viewers = 0
         self.likes = self.diamonds = self.follows = self.shares = 0
 
-    def set_status(self, status: str, *, retry_at: float | None = None) -> None:
+    def set_status(
+        self, status: str, *, retry_at: float | None = None, reason: str | None = None
+    ) -> None:
         self.status = status
         self.retry_at = retry_at if status == "rate_limited" else None
+        self.reason = reason
 
     # Counters: max() keeps them monotonic even if TikTok's own totals jitter backwards.
     def raise_likes(self, total: int) -> None:
@@ -77,6 +81,7 @@ class StreamerState:
         data: dict[str, Any] = {
             "live": self.live,
             "status": self.status,
+            "reason": self.reason,
             "room_id": str(self.room_id) if self.room_id else None,
             "title": self.title,
             "live_since": iso_utc(self.live_since) if self.live else None,

@@ -7,7 +7,7 @@
           │  transport lost / errors: back-off (full jitter)      │
           └──────────── then a live check again ◄─────────────────┘
 
-Two different ends, on purpose (peer-issues §1, protocol §5.5): a *stream end* turns ``live``
+Two different ends, on purpose (docs/protocol.md §5.8): a *stream end* turns ``live``
 OFF and goes back to polling; a *transport loss* keeps ``live`` ON and reconnects after a
 back-off, because only a live check may say the stream is over. The StreamProcessor belongs
 to the stream (room id), not to the connection, so its msg_id de-duplication swallows the
@@ -15,7 +15,7 @@ history TikTok replays after a reconnect.
 
 Never dies: every exception becomes a published status and a delay.
 
-Politeness towards TikTok (peer-issues C1/C5/R3): a stream end is followed by a few faster
+Politeness towards TikTok (docs/protocol.md §5.9, §7): a stream end is followed by a few faster
 polls (streamers often restart at once), blocks wait ``blocked_backoff_s``, connection
 attempts are capped per streamer and hour, and one "user not found" for an account that
 existed before is not believed until ``not_found_confirmations`` answers in a row say so.
@@ -33,8 +33,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bridge.core.publish import StreamerPublisher
-from bridge.core.settings import StreamerSettings, SupervisorSettings
 from bridge.events import Event, StreamEvent, StreamProcessor
+from bridge.settings.streamer import StreamerSettings
+from bridge.settings.tiktok import SupervisorSettings
 from bridge.tiktok import errors
 from bridge.tiktok.client import PushSession, RoomInfo, TikTokClient
 
@@ -63,16 +64,20 @@ class _StreamEnded(Exception):
 
 
 class ReconnectCapped(errors.TikTokError):
-    """Too many connection attempts in the last hour: wait ``backoff_max_s`` (peer R3)."""
+    """Too many connection attempts in the last hour: wait ``backoff_max_s`` (hammering a
+    flapping room is what gets an IP flagged, docs/protocol.md §7)."""
 
     status = "reconnect_limited"
     transient = False
+    summary = "holding back after too many reconnects"
 
 
 class UnconfirmedNotFound(errors.TikTokError):
-    """A "user not found" for an account seen before, not yet confirmed (peer C3, TLC#323)."""
+    """A "user not found" for an account seen before, not yet confirmed: TikTok answers it
+    now and then for accounts that exist, even while live (docs/protocol.md §7)."""
 
     status = "error"
+    summary = "TikTok says the user does not exist (not believed yet)"
 
 
 class Backoff:
@@ -87,7 +92,7 @@ class Backoff:
     def next_delay(self) -> float:
         ceiling = min(self.max_s, self.initial_s * (2 ** min(self.failures, 30)))
         self.failures += 1
-        # Never 0: a tight loop against TikTok deepens IP scoring (peer-issues C5).
+        # Never 0: a tight loop against TikTok deepens IP scoring (docs/protocol.md §7).
         return max(self._rng.uniform(0, ceiling), min(1.0, self.initial_s))
 
     def reset(self) -> None:
@@ -270,7 +275,7 @@ class StreamerSupervisor:
             self._not_found_streak += 1
             needed = self.sup.not_found_confirmations
             if self._seen_user and self._not_found_streak < needed:
-                # TikTok answers user_not_found for live accounts now and then (TLC#323).
+                # TikTok says user_not_found for live accounts now and then (docs/protocol.md §7).
                 raise UnconfirmedNotFound(
                     f"{exc} (unconfirmed, {self._not_found_streak} of {needed})"
                 ) from None
@@ -311,6 +316,7 @@ class StreamerSupervisor:
         self.stats.connects += 1
         async with self.client.open_push(room_id, user=self.user) as session:
             self._connected_at = self._last_activity = time.monotonic()
+            log.info("%s: connected to the live stream (room %s)", self.user, room_id)
             self.pub.set_status("connected")
             try:
                 await self._consume(session, processor, room_id)
@@ -336,7 +342,8 @@ class StreamerSupervisor:
         self._publish([started], simulated=False)
 
     async def _room_info(self, room_id: int) -> RoomInfo | None:
-        # Best effort: age-restricted rooms refuse room info but still stream (peer C6).
+        # Best effort: age-restricted rooms refuse room info but still stream
+        # (docs/protocol.md §3.6).
         try:
             return await self.client.room_info(room_id)
         except errors.RateLimited:
@@ -387,7 +394,7 @@ class StreamerSupervisor:
         Not live: the stream ended without a control message. Live, but not a single ``msg``
         frame in that time (only keepalives, or nothing at all): a zombie connection, so
         reconnect. A quiet room still gets ``msg`` frames (viewer counts), so quiet chat
-        alone never causes a reconnect (all-chat PR#899 killed quiet rooms that way).
+        alone never causes a reconnect (docs/protocol.md §5.7).
         """
         limit = self.sup.silent_check_s
         while True:
@@ -430,6 +437,8 @@ class StreamerSupervisor:
         """Live OFF. ``announced``: TikTok's control message already gave the stream event;
         otherwise (live check, pause, new room) the bridge publishes one itself."""
         processor, self._processor = self._processor, None
+        if self.pub.state.live:
+            log.info("%s: stream ended (%s)", self.user, reason)
         if reason not in ("paused", "new_room"):
             self._ended_polls_left = self.sup.ended_polls  # a quick restart is likely
         if processor is not None:
@@ -467,11 +476,12 @@ class StreamerSupervisor:
             status, delay = "error", self._backoff.next_delay()
             log.error("%s: unexpected error; retry in %.0f s", self.user, delay, exc_info=exc)
         self._resume_at = now + delay
-        self.pub.set_status(status, reason=str(exc) or type(exc).__name__, retry_in=delay)
+        self.pub.set_status(status, reason=errors.describe(exc), retry_in=delay)
 
     def _error_delay(self, exc: errors.TikTokError) -> float:
         if isinstance(exc, errors.Blocked):
-            # Retrying a block soon deepens TikTok's IP scoring (peer C5): minutes, not seconds.
+            # Retrying a block soon deepens TikTok's IP scoring: minutes, not seconds
+            # (docs/protocol.md §7).
             return jittered(self.sup.blocked_backoff_s, self.sup.live_poll_jitter, self._rng)
         return self._backoff.next_delay() if exc.transient else self.sup.backoff_max_s
 
@@ -484,7 +494,7 @@ class StreamerSupervisor:
         if self._on_rate_limited is not None:
             self._on_rate_limited(retry_at)
         log.warning("%s: rate limited; retry in %.0f s", self.user, delay)
-        self.pub.set_status("rate_limited", retry_at=retry_at, reason=str(exc), retry_in=delay)
+        self.pub.set_status("rate_limited", retry_at=retry_at, reason=exc.reason, retry_in=delay)
 
     # ---------------------------------------------------------------- helpers
 

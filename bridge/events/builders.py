@@ -393,7 +393,7 @@ BUILDERS: dict[str, Builder] = {
     "WebcastRankUpdateMessage": rank,
 }
 
-# Both spellings of every method (PT sends some without "Webcast"), so the per-message
+# Both spellings of every method (some arrive without "Webcast"), so the per-message
 # lookup is a single dict access.
 _BY_METHOD: dict[str, tuple[type[Message], Builder]] = {
     spelling: (MESSAGE_TYPES[method], build)

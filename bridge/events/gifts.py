@@ -13,8 +13,8 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from bridge.core.settings import GiftTier
 from bridge.events.model import GiftEvent
+from bridge.settings.streamer import GiftTier
 
 StreakKey = tuple[int, int, int]  # (user id, gift id, group id)
 

@@ -201,7 +201,7 @@ class GiftInfo:
 
     @property
     def streakable(self) -> bool:
-        # Only type-1 gifts repeat in streaks (protocol.md §8.1).
+        # Only type-1 gifts repeat in streaks (docs/protocol.md §6.5).
         return self.type == 1
 
     def to_dict(self) -> JsonDict:
@@ -445,7 +445,7 @@ class PinEvent(Event):
         d["pin_msg_id"] = str(self.pin_msg_id)
 
 
-# ControlMessage.action → (event_type, reason). 3 and 4 both end the live: TTL-py and TLC close
+# ControlMessage.action → (event_type, reason). 3 and 4 both end the live (docs/protocol.md §5.8):
 # the socket on either; 4 is TikTok suspending the stream (moderation).
 CONTROL_ACTIONS: dict[int, tuple[str, str | None]] = {
     1: ("paused", None),

@@ -31,52 +31,18 @@ class ProcessorStats:
     duplicates: int = 0  # messages dropped as already seen
 
 
-def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, pos
-        shift += 7
-        if shift > 63:
-            raise ValueError("varint too long")
-
-
-def _skip_field(data: bytes, pos: int, wire_type: int) -> int:
-    if wire_type == 0:
-        return _read_varint(data, pos)[1]
-    if wire_type == 1:
-        return pos + 8
-    if wire_type == 2:
-        length, pos = _read_varint(data, pos)
-        return pos + length
-    if wire_type == 5:
-        return pos + 4
-    raise ValueError(f"unsupported wire type {wire_type}")
-
-
 def common_of(payload: bytes) -> pb.Common | None:
     """Field 1 (``common``) of any WebCast message, without knowing the message type.
 
-    Used for messages we do not model, so their ``unknown`` event still carries the real
-    msg_id / room_id / time and is de-duplicated like every other message.
+    Parsed with the schema's ``CommonOnly`` (every other field is skipped as unknown), so
+    messages we do not model still carry the real msg_id / room_id / time in their
+    ``unknown`` event and are de-duplicated like every other message.
     """
-    pos, end = 0, len(payload)
     try:
-        while pos < end:
-            tag, pos = _read_varint(payload, pos)
-            field, wire_type = tag >> 3, tag & 7
-            if field == 1 and wire_type == 2:
-                length, pos = _read_varint(payload, pos)
-                common = pb.Common()
-                common.ParseFromString(payload[pos : pos + length])
-                return common
-            pos = _skip_field(payload, pos, wire_type)
+        only = pb.CommonOnly.FromString(payload)
     except Exception:  # any malformed input: no common, not an error
         return None
-    return None
+    return only.common if only.HasField("common") else None
 
 
 class StreamProcessor:

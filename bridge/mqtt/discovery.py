@@ -5,7 +5,7 @@ Two halves:
 * **Pure builders** (``streamer_device``, ``bridge_device``, ``discovery_messages``): config in,
   ``(topic, payload)`` out. Every value comes from configuration (user, display name, gift
   tiers, chat_send, base topic) or the bridge version, never from live data, so a viewer
-  can never inject anything into Home Assistant's entity model (conventions §0.9).
+  can never inject anything into Home Assistant's entity model.
 * **DiscoveryPublisher**: keeps what this process announced, publishes it retained (QoS 1)
   through the sink, removes a streamer's device, re-announces after Home Assistant's birth
   message and clears stale configs a previous run of *this* bridge instance left behind.
@@ -27,11 +27,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from bridge.mqtt.settings import HomeAssistantSettings
 from bridge.mqtt.topics import Topics, check_topic
+from bridge.settings.mqtt import HomeAssistantSettings
 
 if TYPE_CHECKING:  # types only: bridge.mqtt must not depend on bridge.core at run time
-    from bridge.core.settings import StreamerSettings
+    from bridge.settings.streamer import StreamerSettings
 
 __all__ = [
     "ORIGIN_NAME",
@@ -215,10 +215,18 @@ def streamer_device(
     components["reconnect"] = entity(
         "reconnect", "button", "Reconnect", entity_category="diagnostic",
         command_topic=st.reconnect, payload_press="PRESS", qos=1,
+        # Usable exactly when the streamer is unavailable (blocked, not_found…): after fixing
+        # what the Status sensor's reason names, retry now instead of after the back-off.
+        availability=_availability(topics.bridge_state),
     )  # fmt: skip
     components["status"] = entity(
         "status", "sensor", "Status", entity_category="diagnostic", icon="mdi:connection",
         state_topic=st.state, value_template="{{ value_json.status }}",
+        # The human-readable reason ("cannot reach TikTok: name resolution failed") and the
+        # end of a rate limit, as attributes of the status.
+        json_attributes_topic=st.state,
+        json_attributes_template="{{ {'reason': value_json.get('reason'), "
+        "'retry_at': value_json.get('retry_at')} | tojson }}",
         # Only the bridge: the status must stay readable exactly when the streamer is
         # unavailable (not_found, blocked…), it is the answer to "why?".
         availability=_availability(topics.bridge_state),

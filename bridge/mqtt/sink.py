@@ -3,7 +3,7 @@
 Callers (TikTok readers, the core) never wait for the broker: `set_state`,
 `clear_state` and `publish_event` only record what should be sent and wake the writer
 task. A slow, paused or absent broker therefore costs bounded memory, never a stalled
-TikTok session (conventions §a.6):
+TikTok session:
 
 * retained state is coalesced per topic (latest wins) and re-published after every
   (re)connect, so it always converges, even when the broker lost its retained store;
@@ -48,8 +48,8 @@ import paho.mqtt.client as mqtt
 
 from bridge.mqtt.limits import TopicRateLimiter
 from bridge.mqtt.payloads import PayloadLike, to_bytes
-from bridge.mqtt.settings import MqttSettings
 from bridge.mqtt.topics import check_filter, check_topic
+from bridge.settings.mqtt import MqttSettings
 
 __all__ = ["MqttSink", "OnConnected", "OnMessage", "OnOversize", "SinkStats"]
 

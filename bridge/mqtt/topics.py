@@ -2,13 +2,15 @@
 
 Topic levels come from configuration only (base topic, streamer names, the fixed topic of an
 event class) and never from live data: a nickname such as ``a/+/#`` must not be able to
-publish into another subtree or dodge a broker ACL (conventions §a.1, §0.9).
+publish into another subtree or dodge a broker ACL (docs/security.md).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+
+from bridge.settings.names import BRIDGE_LEVEL, is_user, user_problem
 
 __all__ = [
     "BRIDGE_LEVEL",
@@ -22,10 +24,8 @@ __all__ = [
 
 # MQTT caps topic names at 65535 bytes of UTF-8 (spec §1.5.3).
 MAX_TOPIC_BYTES = 65535
-# Conservative identifier for topic levels we build (streamer names, event topics, commands).
+# Conservative identifier for topic levels we build (event topics, commands).
 _NAME = re.compile(r"[a-z0-9._-]{1,64}")
-# The daemon's own area; a streamer with this name would collide with it.
-BRIDGE_LEVEL = "bridge"
 
 
 class TopicError(ValueError):
@@ -209,9 +209,9 @@ class Topics:
 
     # -- streamers -------------------------------------------------------------------------
     def streamer(self, user: str) -> StreamerTopics:
-        check_name(user, "streamer name")
-        if user == BRIDGE_LEVEL:
-            raise TopicError(f"streamer name {user!r} collides with the bridge topics")
+        problem = user_problem(user)  # the rules of bridge.settings.names, reserved names too
+        if problem is not None:
+            raise TopicError(f"streamer name {user!r:.80} {problem}")
         return StreamerTopics(root=f"{self.base}/{user}", user=user)
 
     def streamer_of(self, topic: str) -> tuple[str, str] | None:
@@ -220,6 +220,6 @@ class Topics:
         if not topic.startswith(prefix):
             return None
         user, _, rest = topic[len(prefix) :].partition("/")
-        if user == BRIDGE_LEVEL or not rest or not _NAME.fullmatch(user):
+        if not rest or not is_user(user):
             return None
         return user, rest

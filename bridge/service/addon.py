@@ -20,7 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bridge.mqtt.topics import BRIDGE_LEVEL, TopicError, check_name
+from bridge.settings.names import RESERVED_USERS, user_problem
+from bridge.settings.names import normalise_user as normalize_user
 
 __all__ = [
     "EXTRA_FILE",
@@ -88,11 +89,6 @@ class Broker:
 def literal(text: str) -> str:
     """Escape ``${`` so the bridge's ``${VAR}`` expansion leaves a value from HA as it is."""
     return text.replace("${", "$${")
-
-
-def normalize_user(user: str) -> str:
-    """``@Alice.Live`` → ``alice.live``, as the bridge reads ``streamers[].user``."""
-    return user.strip().removeprefix("@").lower()
 
 
 # ---------------------------------------------------------------- options.json
@@ -209,13 +205,12 @@ def _streamers(check: _Checker, value: Any) -> tuple[Streamer, ...]:
 
 
 def _user_problem(user: str) -> str | None:
-    try:
-        check_name(user, "streamer name")
-    except TopicError:
-        return "is not a TikTok user name (letters, digits, . _ - ; at most 64)"
-    if user == BRIDGE_LEVEL:
+    """The bridge's rules for a streamer (bridge.settings.names), in the add-on's words."""
+    if user_problem(user) is None:
+        return None
+    if user in RESERVED_USERS:
         return "collides with the bridge's own topics"
-    return None
+    return "is not a TikTok user name (letters, digits, . _ - ; at most 64)"
 
 
 # ---------------------------------------------------------------- the bridge's config

@@ -48,7 +48,7 @@ _OWN_HANDLER = "_tiktok2mqtt_handler"
 
 
 class LoggingSettingsLike(Protocol):
-    """What we read from ``bridge.service.settings.LoggingSettings``."""
+    """What we read from ``bridge.settings.service.LoggingSettings``."""
 
     @property
     def level(self) -> str: ...

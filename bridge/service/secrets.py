@@ -20,7 +20,9 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from bridge.config import Config
+from bridge.config.model import ROOT
 from bridge.service.logging import secret_forms
+from bridge.settings.declare import secrets_in
 
 __all__ = [
     "config_secrets",
@@ -63,15 +65,13 @@ def url_secrets(url: str) -> list[str]:
 
 
 def config_secrets(config: Config) -> list[str]:
-    """Every configured secret: the MQTT password, the sign-server key, the session id and
-    the proxy URL with its credentials."""
-    t = config.tiktok
-    found = [config.mqtt.password, t.sign_api_key]
-    if t.session is not None:
-        found.append(t.session.session_id)
-    if t.proxy:
-        found += url_secrets(t.proxy)
-    return [s for s in found if s]
+    """Every configured secret: what the declaration marks secret, `!secret`/`!credential`
+    values, proxy credentials (bridge.settings.declare.secrets_in), and for a proxy URL
+    also the URL itself and its Basic auth token."""
+    found = list(secrets_in(ROOT, config.document))
+    if config.tiktok.proxy:
+        found += url_secrets(config.tiktok.proxy)
+    return list(dict.fromkeys(s for s in found if s))
 
 
 # `key: value` where the key names a secret; the value up to a comment or the line's end.

@@ -1,4 +1,4 @@
-"""A protocol-faithful local TikTok (protocol.md is the spec) for tests, demo, replay, bench.
+"""A protocol-faithful local TikTok (docs/protocol.md is the spec) for tests, demo, replay, bench.
 
 It validates what clients send and refuses wrong behaviour the way TikTok does, so a client
 that passes against it follows the real protocol. Public API (stable):

@@ -14,13 +14,13 @@ class SimConfig:
     # The server closes a push socket when no `hb` frame arrived for this long. TikTok's
     # exact value is not published; peers heartbeat every 5-10 s, so 30 s is generous.
     heartbeat_timeout_s: float = 30.0
-    # Announced in the Handshake-Options response header (TTL-py reads ping-interval).
+    # Announced in the Handshake-Options response header (docs/protocol.md §5.2).
     ping_interval_s: float = 10.0
     # Whether gzip'd msg frames carry the compress_type header: "never" leaves only the
-    # gzip magic bytes (TLC/PT detection), "alternate" flips per frame (both detections).
+    # gzip magic bytes, "alternate" flips per frame (both detections, docs/protocol.md §5.6).
     compress_header: CompressHeader = "always"
     # Set the ttwid cookie on only every Nth profile-page response (TikTok mints it on some
-    # responses only; PT retries up to 8 times).
+    # responses only; docs/protocol.md §4.3).
     ttwid_every: int = 1
     # How many recent chats the sign server's fetch result carries.
     fetch_history_count: int = 10

@@ -1,6 +1,6 @@
 """The simulator's HTTP endpoints: TikTok web (www + webcast) and the Euler-style sign server.
 
-Paths are TikTok's own (protocol.md §1-§4, §7), so a client configured with the
+Paths are TikTok's own (docs/protocol.md §3, §4), so a client configured with the
 simulator's base URLs builds exactly the requests it would send to TikTok.
 """
 
@@ -90,11 +90,12 @@ class HttpApi:
     # ------------------------------------------------------------ www.tiktok.com
 
     def homepage(self, request: HttpRequest) -> HttpResponse:
-        # The homepage stopped minting ttwid in late 2026 (protocol.md §3.4): no cookie here.
+        # The homepage stopped minting ttwid in late 2026 (docs/protocol.md §4.3): no cookie here.
         return html_response(200, "<html><body>TikTok (simulated)</body></html>")
 
     def profile_page(self, request: HttpRequest) -> HttpResponse:
-        """GET /@user: sets a fresh ttwid on every ``ttwid_every``-th response (PT's source)."""
+        """GET /@user: sets a fresh ttwid on every ``ttwid_every``-th response
+        (docs/protocol.md §4.3)."""
         if self.host.faults.captcha:
             return html_response(200, CAPTCHA_HTML, [("X-TT-System-Error", "3")])
         self._profile_hits += 1

@@ -43,7 +43,7 @@ INTRO = "WebcastLiveIntroMessage"
 PIN = "WebcastRoomPinMessage"
 IM_DELETE = "WebcastImDeleteMessage"
 
-# Control actions (protocol.md §5.5).
+# Control actions (docs/protocol.md §5.8).
 PAUSED, UNPAUSED, ENDED, SUSPENDED = 1, 2, 3, 4
 
 _AVATAR = "https://p16-sign-va.tiktokcdn.com/tos-maliva-avt-0068/sim_{uid}~c5_100x100.webp"
@@ -395,65 +395,19 @@ def unknown(method: str, payload: bytes = b"\x0a\x00") -> Built:
 # ------------------------------------------------------------------ payload helpers
 
 
-def _varint(data: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        if pos >= len(data) or shift > 63:
-            raise ValueError("bad varint")
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, pos
-        shift += 7
-
-
-def _fields(data: bytes) -> Iterator[tuple[int, int, int | bytes]]:
-    """(field number, wire type, value) of one protobuf message; raises ValueError on junk."""
-    pos = 0
-    while pos < len(data):
-        key, pos = _varint(data, pos)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            value, pos = _varint(data, pos)
-            yield number, wire, value
-        elif wire == 2:
-            size, pos = _varint(data, pos)
-            if pos + size > len(data):
-                raise ValueError("truncated field")
-            yield number, wire, data[pos : pos + size]
-            pos += size
-        elif wire in (1, 5):
-            width = 8 if wire == 1 else 4
-            yield number, wire, data[pos : pos + width]
-            pos += width
-        else:
-            raise ValueError("unsupported wire type")
-
-
 def common_of(payload: bytes) -> tuple[str, int, int]:
     """(method, msg_id, room_id) from any event payload's field-1 common; zeros if absent.
 
-    Works on payload types the schema does not declare (real captures of 69 types)."""
+    Works on payload types the schema does not declare (real captures of 69 types): the
+    schema's ``CommonOnly`` reads field 1 and skips every other field as unknown."""
     try:
-        for number, wire, value in _fields(payload):
-            if number == 1 and wire == 2 and isinstance(value, bytes):
-                return _parse_common(value)
-    except ValueError:
-        pass
-    return "", 0, 0
-
-
-def _parse_common(data: bytes) -> tuple[str, int, int]:
-    method, msg_id, room_id = "", 0, 0
-    for number, wire, value in _fields(data):
-        if number == 1 and wire == 2 and isinstance(value, bytes):
-            method = value.decode("utf-8", errors="replace")
-        elif number == 2 and wire == 0 and isinstance(value, int):
-            msg_id = value
-        elif number == 3 and wire == 0 and isinstance(value, int):
-            room_id = value
-    return method, msg_id, room_id
+        common = pb.CommonOnly.FromString(payload).common
+    except Exception:  # not protobuf, or field 1 is not a Common
+        return "", 0, 0
+    method: str | bytes = common.method  # bytes when not UTF-8 (no validation in the schema)
+    if isinstance(method, bytes):
+        method = method.decode("utf-8", errors="replace")
+    return method, common.msg_id, common.room_id
 
 
 _CLASSES: dict[str, type[Message]] = {

@@ -1,4 +1,4 @@
-"""The push WebSocket, as TikTok runs it (protocol.md §3.4, §5).
+"""The push WebSocket, as TikTok runs it (docs/protocol.md §4.3, §5).
 
 Handshake: room_id / aid / version_code / compress must be in the query, a User-Agent and
 a ``ttwid`` cookie minted by this simulator (profile page or the sign server's
@@ -39,7 +39,7 @@ from bridge.sim.rooms import SimRoom
 from bridge.tiktok.pb import webcast_pb2 as pb
 
 WS_PATHS = ("/webcast/im/ws_proxy/ws_reuse_supplement/", "/webcast/im/push/v2/")
-# Every peer sends these on the socket URL (protocol.md §5.1); TikTok rejects the upgrade without.
+# Clients send these on the socket URL (docs/protocol.md §5.1); TikTok rejects the upgrade without.
 REQUIRED_PARAMS = ("room_id", "aid", "version_code", "compress")
 # TikTok's push frames carry these envelope numbers (see fixtures/synthetic).
 SERVICE, METHOD = 5, 8
@@ -77,7 +77,7 @@ def check_handshake(host: PushHost, request: HttpRequest) -> HttpResponse | None
     if not query["room_id"].isdigit() or query["aid"] != "1988":
         return _reject(400, "bad room_id or aid")
     if not request.header("User-Agent"):
-        return _reject(415, "DEVICE_BLOCKED")  # TLC#187: sockets without a UA got blocked
+        return _reject(415, "DEVICE_BLOCKED")  # sockets without a User-Agent get blocked
     ttwid = request.cookies.get("ttwid", "")
     if not ttwid or not host.ttwid_known(ttwid):
         return _reject(415, "DEVICE_BLOCKED")
@@ -98,7 +98,7 @@ def _reject(status: int, handshake_msg: str) -> HttpResponse:
 def _select_subprotocol(
     protocol: ServerProtocol, offered: Sequence[Subprotocol]
 ) -> Subprotocol | None:
-    # TTL-py asks for "echo-protocol"; others ask for nothing. Accept both.
+    # Some clients ask for "echo-protocol", others for nothing (docs/protocol.md §5.2).
     return Subprotocol("echo-protocol") if "echo-protocol" in offered else None
 
 
@@ -201,7 +201,7 @@ class PushConnection:
             budget = self._last_hb + self.host.config.heartbeat_timeout_s - time.monotonic()
             if budget <= 0 and not self.closing:
                 self.host.stats.heartbeat_timeouts += 1
-                # TikTok's close when heartbeats stop (TLC quotes "payload_handler_hb (1000)").
+                # TikTok's close when heartbeats stop (close code 1000, docs/protocol.md §5.7).
                 self.close(1000, "payload_handler_hb", reason_key="heartbeat_timeout")
                 budget = CLOSE_GRACE_S
             if self.closing:

@@ -9,17 +9,41 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from bridge.sim import messages
 from bridge.sim.ids import new_room_id, user_id_for
 from bridge.sim.records import AckRecord, ConnectionRecord, Signal
 from bridge.tiktok.pb import webcast_pb2 as pb
 
-if TYPE_CHECKING:
-    from bridge.sim.push import PushConnection
 
-LIVE, OFFLINE = 2, 4  # TikTok room / user status codes (protocol.md §1.3)
+class PushConnection(Protocol):
+    """What a room does with a push socket (bridge.sim.push.PushConnection registers itself
+    in ``connections``); a protocol, so the room need not import the socket code."""
+
+    entered: bool
+    closing: bool
+    silent: bool
+    unacked: dict[int, str]
+
+    def send_messages(
+        self, batch: list[tuple[str, bytes, int]], *, need_ack: bool | None = None
+    ) -> bool: ...
+
+    def close(self, code: int, reason: str, *, reason_key: str) -> None: ...
+
+    def abort(self, reason_key: str) -> None: ...
+
+    async def drain(self) -> None: ...
+
+    def send_garbage(self, size: int = 64) -> None: ...
+
+    def send_truncated(self) -> None: ...
+
+    def send_raw(self, data: bytes) -> bool: ...
+
+
+LIVE, OFFLINE = 2, 4  # TikTok room / user status codes (docs/protocol.md §3.4)
 
 
 @dataclass(slots=True)

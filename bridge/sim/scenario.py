@@ -14,15 +14,27 @@ import inspect
 import math
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from bridge.sim import messages as m
+from bridge.sim.rooms import SimRoom
 from bridge.tiktok.pb import webcast_pb2 as pb
 
-if TYPE_CHECKING:
-    from bridge.sim.server import TikTokSimulator
 
-Action = Callable[["TikTokSimulator"], "Awaitable[None] | None"]
+class Stage(Protocol):
+    """What a scenario drives: the simulator's rooms (bridge.sim.server.TikTokSimulator)."""
+
+    @property
+    def rooms(self) -> dict[str, SimRoom]: ...
+
+    def add_user(self, unique_id: str) -> SimRoom: ...
+
+    def room_by_user(self, unique_id: str) -> SimRoom | None: ...
+
+    def room(self, unique_id: str) -> SimRoom: ...
+
+
+Action = Callable[[Stage], "Awaitable[None] | None"]
 MessageFactory = Callable[[], "m.Built | Iterable[m.Built]"]
 
 
@@ -48,7 +60,7 @@ class Scenario:
         return max((s.at for s in self.steps), default=0.0)
 
 
-async def play(sim: TikTokSimulator, scenario: Scenario, *, speed: float = 1.0) -> None:
+async def play(sim: Stage, scenario: Scenario, *, speed: float = 1.0) -> None:
     """Run the steps in time order; ``speed`` > 1 is faster, ``math.inf`` does not wait."""
     loop = asyncio.get_running_loop()
     start = loop.time()
@@ -68,7 +80,7 @@ async def play(sim: TikTokSimulator, scenario: Scenario, *, speed: float = 1.0) 
 
 
 def go_live(user: str, *, title: str | None = None) -> Action:
-    def action(sim: TikTokSimulator) -> None:
+    def action(sim: Stage) -> None:
         room = sim.room_by_user(user) or sim.add_user(user)
         room.go_live(title=title)
 
@@ -90,7 +102,7 @@ def unpause(user: str) -> Action:
 def push(user: str, factory: MessageFactory) -> Action:
     """Push what ``factory()`` builds (one message or several) as one frame."""
 
-    def action(sim: TikTokSimulator) -> None:
+    def action(sim: Stage) -> None:
         built = factory()
         items = [built] if isinstance(built, tuple) else list(built)
         sim.room(user).push(*items)
@@ -197,15 +209,15 @@ def _gifts(s: Scenario, user: str) -> None:
 def _battle(s: Scenario, user: str, opponent: str) -> None:
     battle_id = 7_350_000_000_000_000_123
 
-    def anchors(sim: TikTokSimulator) -> tuple[int, int]:
+    def anchors(sim: Stage) -> tuple[int, int]:
         return sim.room(user).user_id, m.viewer(opponent).id
 
-    def start(sim: TikTokSimulator) -> None:
+    def start(sim: Stage) -> None:
         room = sim.room(user)
         room.push(m.battle_start(battle_id, [room.owner(), m.viewer(opponent)], duration_s=30))
 
     def score(ours: int, theirs: int, final: bool = False) -> Action:
-        def action(sim: TikTokSimulator) -> None:
+        def action(sim: Stage) -> None:
             me, them = anchors(sim)
             build = m.battle_end if final else m.battle_score
             sim.room(user).push(build(battle_id, {me: ours, them: theirs}))

@@ -8,6 +8,7 @@ import logging
 import time
 from types import TracebackType
 
+from bridge.settings.tiktok import Endpoints
 from bridge.sim import ids
 from bridge.sim.config import Faults, SimConfig
 from bridge.sim.http_api import HttpApi
@@ -16,7 +17,6 @@ from bridge.sim.push import WS_PATHS, check_handshake, is_push_path, serve_webso
 from bridge.sim.records import ConnectionRecord, RequestRecord, Stats
 from bridge.sim.rooms import SimRoom, make_room
 from bridge.sim.scenario import Scenario, play
-from bridge.tiktok.settings import Endpoints
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """CallBudget: one token bucket for every TikTok and sign-server call of the process.
 
-Peers get banned by hammering TikTok / the sign server from many rooms at once
-(peer-issues.md C1); a single budget shared by all streamers keeps the process polite,
+Clients get banned by hammering TikTok / the sign server from many rooms at once
+(docs/protocol.md §2.5); a single budget shared by all streamers keeps the process polite,
 and ``block_until`` makes a 429's reset time binding for every caller.
 """
 

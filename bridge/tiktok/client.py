@@ -3,7 +3,7 @@
 One instance per process, shared by all streamers (one HTTP connection pool, one
 CallBudget). Connection mode: with a sign server the socket comes from its signed fetch
 (push_server, route_params, cookies); without one ("direct") from a ttwid cookie and the
-ws_reuse_supplement path on Endpoints.websocket (protocol.md §3.2, §3.4).
+ws_reuse_supplement path on Endpoints.websocket (docs/protocol.md §4.2, §4.3).
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import logging
 import time
 from collections.abc import Mapping
 
+from bridge.settings.names import normalise_unique_id
+from bridge.settings.tiktok import TikTokSettings
 from bridge.tiktok import params
 from bridge.tiktok.budget import CallBudget
 from bridge.tiktok.errors import RateLimited, TikTokError, UserNotFound
@@ -19,9 +21,7 @@ from bridge.tiktok.frames import as_text
 from bridge.tiktok.http import GiftInfo, RoomInfo, RoomStatus, TikTokHttp
 from bridge.tiktok.params import BrowserIdentity
 from bridge.tiktok.push import PushSession, PushStats, PushTarget
-from bridge.tiktok.settings import TikTokSettings
 from bridge.tiktok.sign import SignClient
-from bridge.tiktok.users import normalise_unique_id
 
 __all__ = [
     "CallBudget",
@@ -77,7 +77,7 @@ class TikTokClient:
     async def gift_catalogue(self, room_id: int) -> Mapping[int, GiftInfo]:
         """Gift id -> info, cached per room; empty when TikTok will not give the list.
 
-        Whether the unsigned gift/list still works is uncertain (protocol.md §2.2), so a
+        TikTok answers the unsigned gift/list less and less (docs/protocol.md §3.7), so a
         failure is not an error: events carry the gift struct anyway.
         """
         now = time.monotonic()
@@ -118,8 +118,8 @@ class TikTokClient:
     def _socket_cookies(self, tiktok_cookies: Mapping[str, str]) -> dict[str, str]:
         cookies = {"tt-target-idc": params.DEFAULT_TARGET_IDC}
         cookies.update(tiktok_cookies)
-        if self.settings.session is not None:
-            cookies.update(params.session_cookies(self.settings.session))
+        if self.settings.login is not None:
+            cookies.update(params.session_cookies(self.settings.login))
         return cookies
 
     async def _signed_target(self, room_id: int, identity: BrowserIdentity) -> PushTarget:

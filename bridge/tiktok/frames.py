@@ -1,4 +1,4 @@
-"""The push-frame codec: WebSocket frames <-> protobuf (protocol.md §5.3-§5.4, §6.1-§6.4).
+"""The push-frame codec: WebSocket frames <-> protobuf (docs/protocol.md §5.4-§5.6, §6.2).
 
 Decoding never lets anything but :class:`FrameError` escape: a frame comes from the
 network, and one bad frame must cost exactly that frame. Inner event payloads are not
@@ -43,12 +43,12 @@ MAX_TEXT = 4096
 # Real batches are a few KiB; anything this large decompressed is garbage or a bomb.
 MAX_PAYLOAD = 16 * 1024 * 1024
 COMPRESS_HEADER = "compress_type"
-# Every frame the client sends says so (protocol.md §5.4).
+# Every frame the client sends says so (docs/protocol.md §5.4).
 PAYLOAD_ENCODING = "pb"
 LIVE_ID = 12
 
 # The inner-message class for each wire ``method`` this schema declares. Anything else
-# is an unknown event (pb.CommonOnly still reads its common part).
+# is an unknown event (pb.CommonOnly still reads its common part: events.processor.common_of).
 MESSAGE_TYPES: Mapping[str, type[Message]] = {
     "WebcastChatMessage": pb.ChatMessage,
     "WebcastGiftMessage": pb.GiftMessage,
@@ -156,9 +156,9 @@ def _is_gzip(frame: pb.PushFrame, payload: bytes) -> bool:
 def is_gzip(frame: pb.PushFrame) -> bool:
     """Whether the payload is gzip: by the ``compress_type`` header OR by the magic bytes.
 
-    Peers use one signal each (protocol.md §5.3); honouring both covers either server
-    behaviour. A plain protobuf can never start with 1f: that is field 3 with the
-    invalid wire type 7, so sniffing cannot misfire.
+    Servers have used one signal or the other (docs/protocol.md §5.6); honouring both
+    covers either server behaviour. A plain protobuf can never start with 1f: that is
+    field 3 with the invalid wire type 7, so sniffing cannot misfire.
     """
     return _is_gzip(frame, frame.payload)
 
@@ -233,7 +233,7 @@ def encode_frame(
 
 def encode_heartbeat(room_id: int, seq: int | None = None) -> bytes:
     """An ``hb`` frame. ``seq`` (1, 2, …) is the per-connection heartbeat counter; None
-    leaves it out (the PT style)."""
+    leaves it out (some clients send none)."""
     beat = pb.HeartBeatMessage(room_id=room_id, send_packet_seq_id=seq or 0)
     return encode_frame("hb", beat.SerializeToString())
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from bridge.settings.tiktok import TikTokSettings
 from bridge.tiktok import params
 from bridge.tiktok.budget import CallBudget
 from bridge.tiktok.errors import (
@@ -27,10 +28,11 @@ from bridge.tiktok.errors import (
     Blocked,
     RateLimited,
     TikTokError,
+    Unreachable,
     UserNotFound,
+    network_cause,
 )
 from bridge.tiktok.params import BrowserIdentity
-from bridge.tiktok.settings import TikTokSettings
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +181,7 @@ def _room_status(
 def room_status_from_sigi(state: Mapping[str, Any], unique_id: str) -> RoomStatus:
     live_room = state.get("LiveRoom")
     if not isinstance(live_room, dict):
-        # TTL-py: user unknown or never live; the API decides which.
+        # User unknown or never live; the API decides which (docs/protocol.md §3.2).
         raise UserNotFound(f"live page of {unique_id} has no LiveRoom")
     info = live_room.get("liveRoomUserInfo")
     user = _dig(info, "user")
@@ -195,7 +197,7 @@ def room_status_from_api(body: Any, unique_id: str) -> RoomStatus:
         raise Blocked("api-live/user/room: unexpected body")
     code = _as_int(body.get("statusCode"))
     if body.get("message") == "user_not_found" or code == API_USER_NOT_FOUND:
-        raise UserNotFound(f"TikTok user {unique_id} not found")
+        raise UserNotFound(f"api-live/user/room answered user_not_found for @{unique_id}")
     if code not in (0, None):
         raise TikTokError(f"api-live/user/room: statusCode {code}")
     data = body.get("data")
@@ -216,7 +218,7 @@ def room_info_from_json(body: Any, room_id: int) -> RoomInfo:
         raise AgeRestricted("room is age-restricted: a logged-in session is needed")
     if code not in (0, None):
         raise TikTokError(f"room/info: status_code {code}")
-    # TTL-py: an 18+ room answers a bare {"prompts": ...} without a session.
+    # An 18+ room answers a bare {"prompts": ...} without a session (docs/protocol.md §3.6).
     if not isinstance(data, dict) or "prompts" in data or len(data) <= 1:
         raise AgeRestricted("room info withheld (age-restricted room?): a session is needed")
     stats: dict[str, Any] = data["stats"] if isinstance(data.get("stats"), dict) else {}
@@ -239,7 +241,7 @@ def room_info_from_json(body: Any, room_id: int) -> RoomInfo:
 
 
 def gifts_from_json(body: Any) -> dict[int, GiftInfo]:
-    """Gift list answer: ``data.gifts`` (TLC) or ``data`` being the list itself."""
+    """Gift list answer: ``data.gifts``, or ``data`` being the list (docs/protocol.md §3.7)."""
     data = body.get("data") if isinstance(body, dict) else None
     gifts = data.get("gifts") if isinstance(data, dict) else data
     catalogue: dict[int, GiftInfo] = {}
@@ -288,7 +290,7 @@ class TikTokHttp:
         await self.client.aclose()
 
     def _cookies(self, extra: Mapping[str, str] | None = None) -> str:
-        cookies = params.session_cookies(self._settings.session)
+        cookies = params.session_cookies(self._settings.login)
         cookies.update(extra or {})
         return params.cookie_header(cookies)
 
@@ -310,8 +312,11 @@ class TikTokHttp:
         query_params.update(query or {})
         try:
             response = await self.client.get(url, params=query_params, headers=headers)
-        except httpx.TimeoutException as exc:
-            raise TikTokError(f"{what}: timed out") from exc
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError) as exc:
+            raise Unreachable(what, network_cause(exc)) from None
+        except httpx.TimeoutException:
+            timeout = self._settings.http_timeout_s
+            raise TikTokError(f"{what}: no answer within {timeout:g} s") from None
         except httpx.HTTPError as exc:
             # Only the class name: transport messages can echo proxy URLs (credentials).
             raise TikTokError(f"{what}: {type(exc).__name__}") from None
@@ -322,7 +327,7 @@ class TikTokHttp:
     # -- room resolution ---------------------------------------------------------------
 
     async def resolve_room(self, unique_id: str, identity: BrowserIdentity) -> RoomStatus:
-        """Live page first, api-live as the fall-back (protocol.md §1.4)."""
+        """Live page first, api-live as the fall-back (docs/protocol.md §3.4)."""
         try:
             return await self.room_from_html(unique_id, identity)
         except RateLimited:
@@ -403,7 +408,7 @@ class TikTokHttp:
     # -- ttwid (direct mode) -------------------------------------------------------------
 
     async def mint_ttwid(self, unique_id: str, identity: BrowserIdentity) -> str:
-        """An anonymous ``ttwid`` cookie from profile page visits (PT, protocol.md §3.4)."""
+        """An anonymous ``ttwid`` cookie from profile page visits (docs/protocol.md §4.3)."""
         www = self._settings.endpoints.www.rstrip("/")
         urls = (f"{www}/@{unique_id}", f"{www}/@tiktok")
         for round_no in range(self.TTWID_ROUNDS):

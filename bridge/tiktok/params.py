@@ -1,6 +1,6 @@
 """Query parameters, headers and cookies of a TikTok web client.
 
-As protocol.md §1.3, §2.1, §5.1-5.2 and §8.6-8.8 describe them.
+As docs/protocol.md §2.2-§2.4 and §5.1-§5.2 describe them.
 
 Everything here is pure: no I/O, so the exact wire form can be unit-tested.
 """
@@ -13,18 +13,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from bridge.tiktok.settings import Endpoints, Session, TikTokSettings
+from bridge.settings.tiktok import Endpoints, Session, TikTokSettings
 
 AID = "1988"
 APP_NAME = "tiktok_web"
 # The socket URL carries version_code twice: 180800 among the params, 270000 appended
-# after them (TTL-py/TLC: "the URL has an EXTRA version_code on prod").
+# after them, as TikTok's own player does (docs/protocol.md §5.1).
 WS_VERSION_CODE = "180800"
 WS_EXTRA_VERSION_CODE = "270000"
 HISTORY_COMMENT_COUNT = "6"
-# Direct (signer-less) mode opens this path on Endpoints.websocket (PT).
+# Direct (signer-less) mode opens this path on Endpoints.websocket (docs/protocol.md §4.3).
 DIRECT_PUSH_PATH = "/webcast/im/ws_proxy/ws_reuse_supplement/"
-# Datacenter hint every peer sends as a cookie when no session says otherwise.
+# Datacenter hint sent as a cookie when no session says otherwise (docs/protocol.md §2.4).
 DEFAULT_TARGET_IDC = "useast1a"
 SCREEN_WIDTH = "1920"
 SCREEN_HEIGHT = "1080"
@@ -52,7 +52,7 @@ class BrowserIdentity:
     """The browser one connection attempt pretends to be.
 
     The same identity (above all the User-Agent) must be used for the sign call or ttwid
-    minting and for the socket, or TikTok rejects the socket (protocol.md §8.8).
+    minting and for the socket, or TikTok rejects the socket (docs/protocol.md §2.2).
     """
 
     user_agent: str
@@ -109,7 +109,7 @@ def tz_name(region: str) -> str:
 
 
 def origin(endpoints: Endpoints) -> str:
-    # The webcast backend fails requests whose Origin ends with "/" (GoTTL).
+    # The webcast backend fails requests whose Origin ends with "/" (docs/protocol.md §2.4).
     return endpoints.www.rstrip("/")
 
 
@@ -154,7 +154,7 @@ def http_params(settings: TikTokSettings, identity: BrowserIdentity) -> dict[str
             "screen_height": SCREEN_HEIGHT,
             "screen_width": SCREEN_WIDTH,
             "tz_name": tz_name(settings.region),
-            "user_is_login": "true" if settings.session else "false",
+            "user_is_login": "true" if settings.login else "false",
             "webcast_language": settings.language,
         }
     )
@@ -162,7 +162,7 @@ def http_params(settings: TikTokSettings, identity: BrowserIdentity) -> dict[str
 
 
 def http_headers(settings: TikTokSettings, identity: BrowserIdentity) -> dict[str, str]:
-    """Browser-like headers of every HTTP call to TikTok (protocol.md §8.7)."""
+    """Browser-like headers of every HTTP call to TikTok (docs/protocol.md §2.4)."""
     return {
         "Connection": "keep-alive",
         "Cache-Control": "max-age=0",
@@ -187,7 +187,7 @@ def ws_params(
     heartbeat_ms: int,
     compress: bool = True,
 ) -> list[tuple[str, str]]:
-    """The socket's own params, in TTL-py's order (protocol.md §5.1); device_platform is "web"."""
+    """The socket's own params, in the order of docs/protocol.md §5.1; device_platform "web"."""
     browser = _browser_params(settings, identity)
     order = (
         "aid",
@@ -220,7 +220,7 @@ def ws_params(
         ("history_comment_count", HISTORY_COMMENT_COUNT),
         ("last_rtt", identity.last_rtt),
         ("room_id", str(room_id)),
-        # An empty value switches compression off (protocol.md §8.10).
+        # An empty value switches compression off (docs/protocol.md §5.1).
         ("compress", "gzip" if compress else ""),
     ]
     return params

@@ -1,4 +1,4 @@
-"""PushSession: one WebCast push WebSocket (protocol.md §5).
+"""PushSession: one WebCast push WebSocket (docs/protocol.md §5).
 
 Open: im_enter_room, then protobuf heartbeats on a timer (TikTok never answers WS pings).
 Receive: every ``msg`` frame becomes one FetchResult, acked when the batch asks for it.
@@ -20,12 +20,18 @@ from types import TracebackType
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from bridge.settings.tiktok import TikTokSettings
 from bridge.tiktok import frames, params
 from bridge.tiktok.budget import CallBudget
-from bridge.tiktok.errors import ConnectionLost, HandshakeRejected, RateLimited, TikTokError
+from bridge.tiktok.errors import (
+    ConnectionLost,
+    HandshakeRejected,
+    RateLimited,
+    TikTokError,
+    network_cause,
+)
 from bridge.tiktok.http import retry_at_from
 from bridge.tiktok.pb import webcast_pb2 as pb
-from bridge.tiktok.settings import TikTokSettings
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +39,7 @@ log = logging.getLogger(__name__)
 MAX_FRAME_BYTES = 16 * 1024 * 1024
 # A server-announced heartbeat interval outside this range is ignored as nonsense.
 _SERVER_INTERVAL_RANGE = (0.5, 120.0)
-# Statuses TikTok uses to refuse the socket (protocol.md §5.2, peer-issues C5).
+# Statuses TikTok uses to refuse the socket (docs/protocol.md §5.2).
 _REJECTING_STATUSES = frozenset({200, 400, 401, 403, 415})
 
 
@@ -170,9 +176,9 @@ class PushSession:
             raise handshake_rejection(exc) from None
         except TimeoutError:
             raise ConnectionLost("push socket: connect timed out") from None
-        except Exception as exc:  # OSError, proxy errors, invalid handshakes ...
-            # Only the class name: proxy errors can echo the proxy URL with credentials.
-            raise ConnectionLost(f"push socket: connect failed ({type(exc).__name__})") from None
+        except Exception as exc:  # DNS, refused, TLS, proxy errors, invalid handshakes ...
+            # Never the message: proxy errors can echo the proxy URL with credentials.
+            raise ConnectionLost(f"push socket: cannot connect ({network_cause(exc)})") from None
 
     async def _start(self) -> None:
         ws = self._require_ws()
@@ -181,10 +187,10 @@ class PushSession:
             self.settings.heartbeat_interval_s,
         )
         self._last_seen = time.monotonic()
-        # TLC sets a random enter_unique_id: it keeps rooms apart and the server echoes it.
+        # A random enter_unique_id keeps rooms apart; the server echoes it (docs/protocol.md §5.5).
         enter_id = secrets.randbelow(2**63 - 1) + 1
         await self._send(frames.encode_enter_room(self.room_id, enter_unique_id=enter_id))
-        # Heartbeats only after entering the room (TLC: else the server closes with 1000).
+        # Heartbeats only after entering the room, or the server closes (docs/protocol.md §5.3).
         self._heartbeat_task = asyncio.create_task(
             self._heartbeat_loop(), name=f"push-heartbeat-{self.room_id}"
         )
@@ -253,7 +259,7 @@ class PushSession:
 
     async def _handle(self, data: str | bytes) -> pb.FetchResult | None:
         if isinstance(data, str):
-            return None  # text messages carry nothing for us (PT ignores them too)
+            return None  # text messages carry nothing (docs/protocol.md §5.4)
         try:
             frame = frames.decode_frame(data)
             if frame.payload_type != "msg":

@@ -36,6 +36,8 @@ __all__ = [
     "Recording",
     "RecordingError",
     "RecordingWriter",
+    "events_in",
+    "parse_recording",
     "read_recording",
     "to_batch",
 ]
@@ -112,10 +114,32 @@ class RecordingWriter:
 
 def read_recording(path: str | Path) -> Recording:
     """A recording or a plain length-prefixed capture (detected by the magic bytes)."""
-    data = Path(path).read_bytes()
+    return parse_recording(Path(path).read_bytes())
+
+
+def parse_recording(data: bytes) -> Recording:
+    """:func:`read_recording` of bytes already read."""
     if data.startswith(MAGIC):
         return _read_container(data)
-    return Recording(records=list(_plain_records(data)), plain=True)
+    try:
+        return Recording(records=list(_plain_records(data)), plain=True)
+    except RecordingError as exc:
+        raise RecordingError(
+            f"neither a tiktok2mqtt recording (no T2MR header) nor a plain frame capture: {exc}"
+        ) from None
+
+
+def events_in(recording: Recording) -> int:
+    """How many records carry messages (what a replay or decode would produce events from)."""
+    count = 0
+    for record in recording.records:
+        try:
+            batch = to_batch(record)
+        except frames.FrameError:
+            continue
+        if batch is not None and batch.messages:
+            count += 1
+    return count
 
 
 def _read_container(data: bytes) -> Recording:

@@ -1,7 +1,7 @@
 """Euler-compatible sign server: the signed initial fetch (push server + cookies) and chat.
 
 The sign server performs TikTok's signed ``im/fetch`` for us and returns its protobuf
-answer plus the TikTok cookies the socket must present (protocol.md §3.2, §7).
+answer plus the TikTok cookies the socket must present (docs/protocol.md §4.2, §4.4).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from bridge import __version__
+from bridge.settings.tiktok import Session, TikTokSettings
 from bridge.tiktok import params
 from bridge.tiktok.budget import CallBudget
 from bridge.tiktok.errors import (
@@ -22,17 +23,17 @@ from bridge.tiktok.errors import (
     SessionExpired,
     SignServerUnavailable,
     TikTokError,
+    network_cause,
 )
 from bridge.tiktok.frames import FrameError, as_text, decode_fetch_result
 from bridge.tiktok.http import rate_limited
 from bridge.tiktok.params import BrowserIdentity
 from bridge.tiktok.pb import webcast_pb2 as pb
-from bridge.tiktok.settings import Session, TikTokSettings
 
 log = logging.getLogger(__name__)
 
 CLIENT_NAME = "tiktok2mqtt"
-# TikTok's "not logged in / session expired" answer to a chat send (protocol.md §7).
+# TikTok's "not logged in / session expired" answer to a chat send (docs/protocol.md §4.4).
 STATUS_SESSION_EXPIRED = 20003
 
 
@@ -63,7 +64,7 @@ def _refusal(status: int, what: str) -> SignServerUnavailable:
 
 
 def validate_fetch_result(result: pb.FetchResult) -> None:
-    """Both peers abort without cursor / push_server; a fallback stub host is an outage."""
+    """No cursor or push_server, or a fallback stub host: an outage (docs/protocol.md §4.2)."""
     if not as_text(result.cursor):
         raise _unavailable("sign server: fetch result has no cursor")
     push_server = as_text(result.push_server)
@@ -72,7 +73,7 @@ def validate_fetch_result(result: pb.FetchResult) -> None:
     parts = urlsplit(push_server)
     if parts.scheme not in ("ws", "wss") or not parts.hostname:
         raise _unavailable("sign server: push_server is not a ws(s) URL")
-    # peer-issues C2: during outages Euler handed out a ws-fallback stub host.
+    # During outages the sign server handed out a ws-fallback stub host that never connects.
     if parts.hostname.startswith("ws-fallback"):
         raise _unavailable("sign server: returned its fallback stub instead of a push server")
 
@@ -89,7 +90,7 @@ class SignClient:
 
     @property
     def _base(self) -> str:
-        return self._settings.endpoints.sign_server.rstrip("/")
+        return self._settings.sign_server_url.rstrip("/")
 
     def _headers(self, accept: str) -> dict[str, str]:
         headers = {"User-Agent": f"{CLIENT_NAME}/{__version__}", "Accept": accept}
@@ -101,6 +102,8 @@ class SignClient:
         await self._budget.acquire("sign")
         try:
             response = await self._client.send(request)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError) as exc:
+            raise _unavailable(f"{what}: cannot connect ({network_cause(exc)})") from None
         except httpx.TimeoutException:
             raise _unavailable(f"{what}: timed out") from None
         except httpx.HTTPError as exc:
@@ -119,13 +122,13 @@ class SignClient:
         query = {
             "client": CLIENT_NAME,
             "room_id": str(room_id),
-            # The sign server must sign for the UA our socket will use (protocol.md §8.8).
+            # The sign server must sign for the UA our socket will use (docs/protocol.md §2.2).
             "user_agent": identity.user_agent,
             "client_enter": "true",
             "platform": "web",
         }
         headers = self._headers("application/protobuf,application/json")
-        session = self._settings.session
+        session = self._settings.login
         if session is not None and self._settings.session_to_sign_server:
             # In a header, not the query: URLs end up in logs and proxy access logs.
             headers["x-cookie-header"] = _session_cookie_header(session)
@@ -137,7 +140,7 @@ class SignClient:
 
     async def send_chat(self, room_id: int, text: str) -> None:
         """POST /webcast/chat with the session cookie header (Euler premium feature)."""
-        session = self._settings.session
+        session = self._settings.login
         if session is None:
             raise ChatNotAvailable("sending chat needs a logged-in TikTok session")
         if not self._settings.sign_api_key:

@@ -9,8 +9,7 @@ from typing import Any
 
 import yaml
 
-from bridge.actions.config_section import parse_actions
-from bridge.actions.rules import ActionsSettings
+from bridge.actions.rules import ActionsSettings, parse_actions
 from bridge.mqtt.payloads import PayloadLike, to_bytes
 
 _ids = itertools.count(7_300_000_000_000_000_001)

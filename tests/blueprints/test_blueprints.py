@@ -19,12 +19,12 @@ from typing import Any
 import pytest
 import yaml
 
-from bridge.core.settings import StreamerSettings
 from bridge.events.model import ChatEvent
 from bridge.mqtt.discovery import DEFAULT_BASE_TOPIC, streamer_device
-from bridge.mqtt.settings import HomeAssistantSettings
 from bridge.mqtt.topics import Topics
 from bridge.service.addon import normalize_user
+from bridge.settings.mqtt import HomeAssistantSettings
+from bridge.settings.streamer import StreamerSettings
 from tests.helpers.paths import REPO
 
 FOLDER = REPO / "blueprints" / "automation" / "tiktok2mqtt"

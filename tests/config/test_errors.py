@@ -69,8 +69,6 @@ mqtt: {server: "mqtt://b", cert: c.pem, password: pw}
 tiktok: {sign_server: {send_session: true}, stale_after_s: 12, heartbeat_interval_s: 10}
 streamers:
   - {user: alice, chat_send: {enabled: true}, gift_tiers: {a: 5, b: 5}}
-  - alice_live
-  - alice.live
 """
     )
     assert "set both cert and key" in found["mqtt.key"]
@@ -81,7 +79,6 @@ streamers:
     chat = found["streamers[0].chat_send.enabled"]
     assert "tiktok.session.session_id" in chat and "tiktok.sign_server.api_key" in chat
     assert "same threshold" in found["streamers[0].gift_tiers.b"]
-    assert "same Home Assistant id" in found["streamers[2].user"]
 
 
 def test_chat_send_also_rejects_direct_connection(problems: Problems) -> None:
@@ -95,9 +92,41 @@ streamers: [{user: a, chat_send: {enabled: true}}]
 
 
 def test_nested_base_topic_and_reserved_user(problems: Problems) -> None:
-    found = problems("mqtt: {base_topic: homeassistant/tiktok}\nstreamers: [bridge]\n")
+    found = problems("mqtt: {base_topic: homeassistant/tiktok}\nstreamers: [bridge, actions]\n")
     assert "nested" in found["mqtt.base_topic"]
     assert "reserved" in found["streamers[0].user"]
+    assert "reserved" in found["streamers[1].user"]  # the actions kill switch's topics
+
+
+@pytest.mark.parametrize(
+    ("room_id", "words"),
+    [
+        ('"²"', "must be an id"),
+        ('"١٢٣"', "must be an id"),
+        ("0", "must be 1 to 9223372036854775807"),
+        ("12345678901234567890123456", "must be 1 to"),
+        ('"12345678901234567890123456"', "must be an id"),
+        ("1.5", "must be an id"),
+        ("true", "must be an id"),
+    ],
+)
+def test_room_id_is_a_positive_int64_of_ascii_digits(
+    problems: Problems, room_id: str, words: str
+) -> None:
+    found = problems(f"streamers: [{{user: a, room_id: {room_id}}}]\n")
+    assert words in found["streamers[0].room_id"]
+
+
+def test_user_name_limits(problems: Problems) -> None:
+    found = problems("streamers: [{user: '" + "a" * 65 + "'}, {user: 'a\\nb'}, {user: '...'}]\n")
+    assert "too long (at most 64 characters)" in found["streamers[0].user"]
+    assert "streamers[1].user" in found
+    assert "letter or digit" in found["streamers[2].user"]
+
+
+def test_streamer_count_is_limited(problems: Problems) -> None:
+    found = problems("service: {max_streamers: 2}\nstreamers: [a, b, c]\n")
+    assert "more than service.max_streamers (2)" in found["streamers"]
 
 
 @pytest.mark.parametrize(

@@ -9,12 +9,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bridge.config import Config, ConfigInvalid, load_config_text, parse_config
-from bridge.config.registry import root_node
-from bridge.config.schema import walk
+from bridge.config.model import ROOT
+from bridge.settings.schema import walk
 
-KEYS = sorted(
-    {part.removesuffix("[]") for path, _ in walk(root_node()) for part in path.split(".")}
-)
+KEYS = sorted({part.removesuffix("[]") for path, _ in walk(ROOT) for part in path.split(".")})
 
 scalars = st.one_of(
     st.none(),

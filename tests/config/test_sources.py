@@ -9,7 +9,7 @@ import pytest
 
 from bridge.config import load_config
 from bridge.config.load import substitute_env
-from bridge.config.schema import SecretValue, Unresolved
+from bridge.settings.schema import SecretValue, Unresolved
 from tests.config.conftest import Load
 
 Problems = Callable[..., dict[str, str]]

@@ -3,15 +3,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from bridge.config import EXIT_CONFIG, load_config
-from bridge.core.settings import (
+from bridge.settings.mqtt import HomeAssistantSettings, MqttSettings
+from bridge.settings.streamer import (
     DEFAULT_EVENTS,
     ChatSendSettings,
     GiftTier,
     StreamerSettings,
-    SupervisorSettings,
 )
-from bridge.mqtt.settings import HomeAssistantSettings, MqttSettings
-from bridge.tiktok.settings import Session, TikTokSettings
+from bridge.settings.tiktok import Session, SupervisorSettings, TikTokSettings
 from tests.config.conftest import Load
 
 REPO = Path(__file__).resolve().parents[2]
@@ -80,9 +79,9 @@ tiktok:
 """
     )
     t = config.tiktok
-    assert t.session == Session("s-456", "eu-ttp2")
+    assert t.login == Session("s-456", "eu-ttp2")
     assert t.sign_api_key == "k-123" and t.uses_sign_server and t.session_to_sign_server
-    assert t.endpoints.sign_server == "https://sign.example"
+    assert t.sign_server_url == "https://sign.example"  # sign_server.url wins over endpoints
     assert t.endpoints.websocket == "ws://127.0.0.1:9"
     assert t.region == "DE"
     assert config.supervisor.live_poll_interval_s == 30.0
@@ -105,8 +104,8 @@ def test_tls_files_are_resolved_relative_to_the_config(load: Load, tmp_path: Pat
     config = load(
         "mqtt: {server: mqtts://b, ca: ca.pem, cert: client.pem, key: client.key}\nstreamers: [a]\n"
     )
-    assert config.mqtt.ca == str(tmp_path / "ca.pem")
-    assert config.mqtt.key == str(tmp_path / "client.key")
+    assert config.mqtt.ca == tmp_path / "ca.pem"
+    assert config.mqtt.key == tmp_path / "client.key"
     assert config.mqtt.port == 8883
 
 
@@ -121,3 +120,19 @@ def test_exit_code_constant() -> None:
 
 def test_default_events_exclude_noisy_ones(load: Load) -> None:
     assert load("streamers: [a]\n").streamers[0].events == DEFAULT_EVENTS
+
+
+def test_room_id_may_be_text_of_ascii_digits(load: Load) -> None:
+    config = load('streamers: [{user: a, room_id: "7330000000000000001"}]\n')
+    assert config.streamers[0].room_id == 7330000000000000001
+
+
+def test_profile_url_is_a_user_name(load: Load) -> None:
+    config = load("streamers: ['https://www.tiktok.com/@Alice.Live/live']\n")
+    assert config.streamers[0].user == "alice.live"
+
+
+def test_names_that_differ_only_in_dot_and_underscore_are_two_streamers(load: Load) -> None:
+    # Home Assistant discovery gives them different ids (bridge.mqtt.discovery._slug).
+    config = load("streamers: [a.b, a_b]\n")
+    assert [s.user for s in config.streamers] == ["a.b", "a_b"]

@@ -13,7 +13,7 @@ from typing import Any
 
 from bridge.config import Config, load_config_text
 from bridge.core.app import Bridge
-from bridge.core.settings import SupervisorSettings
+from bridge.settings.tiktok import SupervisorSettings
 from bridge.sim import TikTokSimulator
 from tests.events._support import validator
 from tests.helpers.mosquitto import Mosquitto, MqttRecorder, Received
@@ -96,7 +96,11 @@ def config_yaml(
 
 def make_config(text: str, base_dir: Path, supervisor: SupervisorSettings = FAST) -> Config:
     config = load_config_text(text, base_dir=base_dir, env={})
-    return dataclasses.replace(config, supervisor=supervisor)
+    return with_supervisor(config, supervisor)
+
+
+def with_supervisor(config: Config, supervisor: SupervisorSettings) -> Config:
+    return dataclasses.replace(config, tiktok=config.tiktok.with_supervisor(supervisor))
 
 
 @contextlib.asynccontextmanager

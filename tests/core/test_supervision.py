@@ -1,4 +1,4 @@
-"""Supervision against the simulator (issue 3): silent sockets, rate limits, sign-server
+"""Supervision against the simulator: silent sockets, rate limits, sign-server
 outages, blocks, the shared call budget, reloads, and the politeness rules (fast re-poll
 after a stream end, hourly reconnect cap, unconfirmed "user not found").
 

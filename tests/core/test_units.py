@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from bridge.core.chat import ChatGate, ChatRefused, TokenBucket, sanitise
-from bridge.core.commands import CommandError, parse_payload, streamer_options
+from bridge.core.commands import CommandError, parse_payload, streamer_request
 from bridge.core.persist import RuntimeStore
-from bridge.core.settings import ChatSendSettings
 from bridge.core.state import StreamerState
 from bridge.core.streamer import Backoff
+from bridge.settings.streamer import ChatSendSettings
 
 
 class FakeClock:
@@ -102,10 +102,10 @@ def test_parse_payload_and_add_options() -> None:
         parse_payload(b"{oops")
     with pytest.raises(CommandError, match="object"):
         parse_payload(b"[1]")
-    user, options = streamer_options(
-        {"user": "https://www.tiktok.com/@Carol.X/live", "events": ["gift"]}
+    settings, options = streamer_request(
+        {"user": "https://www.tiktok.com/@Carol.X/live", "events": ["gift"]}, {}
     )
-    assert (user, options) == ("carol.x", {"events": ["gift"]})
+    assert (settings.user, options) == ("carol.x", {"events": ["gift"]})
     for bad in ({"user": "a/+/#"}, {"user": "ok", "events": ["nope"]}, {"user": "ok", "x": 1}):
         with pytest.raises(CommandError):
-            streamer_options(bad)
+            streamer_request(bad, {})

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bridge.core.settings import DEFAULT_GIFT_TIERS, GiftTier
 from bridge.events import Event, GiftEvent, gift_tier
+from bridge.settings.streamer import DEFAULT_GIFT_TIERS, GiftTier
 from tests.events._support import gift_msg, processor
 
 GIFT = "WebcastGiftMessage"

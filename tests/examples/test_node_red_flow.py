@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from bridge.core.settings import ALL_EVENTS
 from bridge.mqtt.topics import Topics, check_filter
+from bridge.settings.streamer import ALL_EVENTS
 from tests.helpers.paths import REPO
 
 FLOW = REPO / "examples" / "node-red" / "tiktok-flow.json"

@@ -15,10 +15,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bridge.settings.tiktok import Endpoints, TikTokSettings
 from bridge.tiktok.budget import CallBudget
 from bridge.tiktok.client import TikTokClient
 from bridge.tiktok.errors import TikTokError
-from bridge.tiktok.settings import Endpoints, TikTokSettings
 
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 LONG = settings(max_examples=3000, deadline=None, suppress_health_check=list(HealthCheck))

@@ -1,9 +1,9 @@
-"""End to end with a REAL Home Assistant 2025.4.4 (shared/tools/ha-e2e): the daemon as a
-process (``python -m bridge run``), the TikTok simulator, mosquitto, HA.
+"""End to end with a REAL Home Assistant (tests/ha/harness.py): the daemon as a process
+(``python -m bridge run``), the TikTok simulator, mosquitto, HA.
 
 One test on purpose: starting HA costs ~9 s, so one scenario walks the whole life of a
-streamer device — discovery, states, events, notify, automations, an HA restart, removal by
-SIGHUP. Run with ``pytest -m ha``; skipped when the harness or Python 3.13 is missing.
+streamer device — discovery, states, events, notify, automations, why a streamer cannot be
+watched, an HA restart, removal by SIGHUP. Run with ``pytest -m ha`` (``scripts/test -m ha``).
 """
 
 from __future__ import annotations
@@ -15,27 +15,22 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from bridge import __version__
 from bridge.sim import TikTokSimulator
 from bridge.sim import messages as m
-from tests.helpers.mosquitto import Mosquitto, MqttRecorder, Subscribe, free_port
+from tests.ha.harness import HomeAssistant
+from tests.helpers.mosquitto import Mosquitto, MqttRecorder, Subscribe
 from tests.helpers.paths import REPO
 
 pytestmark = [pytest.mark.ha, pytest.mark.timeout(600)]
 
-# TODO(issue 12): the project's own harness replaces the reference one.
-HA_TOOL = Path(os.environ.get("TIKTOK2MQTT_HA_E2E") or REPO / "tests" / "ha" / "ha_e2e.py")
-# Outside the clone, so CI on the same machine reuses the (minutes-long) install.
-HA_VENV = os.environ.get(
-    "TIKTOK2MQTT_HA_VENV", str(Path.home() / ".cache" / "tiktok2mqtt" / "ha-venv")
-)
 EXAMPLES = REPO / "examples" / "home-assistant"
 USER = "demo_streamer"
 DEVICE = f"tiktok_{USER}"
@@ -51,77 +46,6 @@ BRIDGE_UIDS = {
     "connection": "binary_sensor", "version": "sensor", "streamers": "sensor",
     "restart_required": "binary_sensor", "health": "button",
 }  # fmt: skip
-
-
-def _harness() -> Any:
-    if not HA_TOOL.exists():
-        pytest.skip(f"ha-e2e harness not found at {HA_TOOL}")
-    sys.path.insert(0, str(HA_TOOL.parent))
-    import ha_e2e  # type: ignore[import-not-found]
-
-    return ha_e2e
-
-
-class HomeAssistant:
-    """Blocking harness calls, run in threads so the simulator's loop keeps serving."""
-
-    def __init__(self, tool: Any, config_dir: Path, broker: Mosquitto) -> None:
-        self.tool = tool
-        self.dir = str(config_dir)
-        self.broker = broker
-        self.port = free_port()
-        self.timings: dict[str, float] = {}
-
-    def _main(self, *args: str) -> None:
-        code = self.tool.main(list(args))
-        assert code in (None, 0), f"ha_e2e {args[0]} failed with {code}"
-
-    async def setup(self) -> None:
-        # Idempotent (~2-5 s when complete): a fresh CI machine installs HA here.
-        started = time.monotonic()
-        await asyncio.to_thread(self._main, "setup", "--venv", HA_VENV)
-        self.timings["setup"] = time.monotonic() - started
-
-    async def start(self, label: str) -> None:
-        started = time.monotonic()
-        await asyncio.to_thread(
-            self._main, "start", "--venv", HA_VENV, "--config-dir", self.dir,
-            "--port", str(self.port), "--mqtt-host", self.broker.host,
-            "--mqtt-port", str(self.broker.port),
-        )  # fmt: skip
-        self.timings[label] = time.monotonic() - started
-
-    async def stop(self) -> None:
-        await asyncio.to_thread(self._main, "stop", "--config-dir", self.dir)
-
-    async def entity(self, unique_id: str) -> dict[str, Any]:
-        found = await asyncio.to_thread(self.tool.find_entity, self.dir, unique_id, "mqtt", WAIT_S)
-        assert found is not None, f"no HA entity with unique_id {unique_id}"
-        return dict(found)
-
-    async def wait(
-        self, entity_id: str, state: str | None = None, *, not_state: str | None = None,
-        **attrs: Any,
-    ) -> dict[str, Any]:  # fmt: skip
-        ok, current = await asyncio.to_thread(
-            self.tool.wait_for, self.dir, entity_id, state, attrs, WAIT_S, not_state
-        )
-        assert ok, f"{entity_id}: wanted {state!r} {attrs}, have {current}"
-        return dict(current)
-
-    async def state(self, entity_id: str) -> dict[str, Any] | None:
-        found = await asyncio.to_thread(self.tool.get_state, self.dir, entity_id)
-        return dict(found) if found is not None else None
-
-    async def call(self, service: str, data: dict[str, Any]) -> None:
-        await asyncio.to_thread(self.tool.call_service, self.dir, service, data)
-
-    async def registry(self) -> dict[str, Any]:
-        return dict(await asyncio.to_thread(self.tool.get_registry, self.dir))
-
-    def log(self) -> str:
-        path = Path(self.dir) / "home-assistant.log"
-        return path.read_text(errors="replace") if path.exists() else ""
 
 
 def config_text(broker: Mosquitto, sim: TikTokSimulator, state_dir: Path, streamers: str) -> str:
@@ -212,49 +136,40 @@ def daemon_log(tmp_path: Path) -> Iterator[Path]:
         print(path.read_text(errors="replace")[-6000:])
 
 
-def write_automations(config_dir: Path, tool: Any) -> list[str]:
-    """Every example automation, as HA's automations.yaml; returns their aliases."""
-    import yaml
-
-    docs = [yaml.safe_load(p.read_text()) for p in sorted(EXAMPLES.glob("*.yaml"))]
-    config_dir.mkdir(parents=True)
-    (config_dir / "automations.yaml").write_text(yaml.safe_dump(docs, sort_keys=False))
-    # The harness only starts in a directory it made (marker file) or an empty one.
-    (config_dir / tool.MARKER_FILE).write_text("made by ha_e2e.py\n")
-    return [d["alias"] for d in docs]
+def example_automations() -> list[dict[str, Any]]:
+    """Every example automation of examples/home-assistant, as written there."""
+    return [yaml.safe_load(p.read_text()) for p in sorted(EXAMPLES.glob("*.yaml"))]
 
 
-async def automations(ha: HomeAssistant) -> dict[str, dict[str, Any]]:
-    states = await asyncio.to_thread(ha.tool.get_states, ha.dir)
-    return {
-        s["attributes"].get("friendly_name", ""): s
-        for s in states
-        if s["entity_id"].startswith("automation.")
-    }
+async def wait(
+    ha: HomeAssistant, entity_id: str, state: str | None = None, *,
+    not_state: str | None = None, **attributes: Any,
+) -> dict[str, Any]:  # fmt: skip
+    return await ha.wait_state(
+        entity_id, state, not_state=not_state, attributes=attributes, timeout_s=WAIT_S
+    )
+
+
+async def entity(ha: HomeAssistant, unique_id: str) -> dict[str, Any]:
+    return await ha.find_entity(unique_id, timeout_s=WAIT_S)
 
 
 async def triggered(ha: HomeAssistant, alias: str) -> str | None:
-    last: str | None = (await automations(ha))[alias]["attributes"].get("last_triggered")
+    last: str | None = (await ha.automations())[alias]["attributes"].get("last_triggered")
     return last
 
 
 async def test_home_assistant_end_to_end(
+    home_assistant: HomeAssistant,
     mosquitto: Mosquitto,
     simulator: TikTokSimulator,
     subscriber: Subscribe,
     tmp_path: Path,
     daemon_log: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    tool = _harness()
-    # HA's configuration.yaml is written by the harness; add our automations to it.
-    monkeypatch.setattr(
-        tool, "CONFIG_YAML", tool.CONFIG_YAML + "automation: !include automations.yaml\n"
-    )
-    ha_dir = tmp_path / "ha"
-    aliases = write_automations(ha_dir, tool)
-    ha = HomeAssistant(tool, ha_dir, mosquitto)
-    await ha.setup()
+    ha = home_assistant
+    automations = example_automations()
+    ha.write_automations(automations)
 
     room = simulator.add_user(USER, live=False)
     cfg = tmp_path / "config.yaml"
@@ -262,84 +177,87 @@ async def test_home_assistant_end_to_end(
     rec = await subscriber(mosquitto, ["homeassistant/#", "tiktok/#", "test/#"])
     await add_test_lamps(mosquitto)
     daemon = Daemon(cfg, daemon_log)
+    timings: dict[str, float] = {}
     try:
         await rec.wait_for(f"homeassistant/device/{DEVICE}/config", timeout=WAIT_S)
         await rec.wait_for(f"tiktok/{USER}/state", lambda x: b"waiting_for_live" in x.payload)
-        await ha.start("start")
-        try:
-            await _scenario(ha, rec, room, simulator, aliases, daemon, cfg, tmp_path)
-        finally:
-            await ha.stop()
+        await ha.start()
+        timings["start"] = ha.timings["ready"]
+        await _scenario(ha, mosquitto, rec, room, simulator, automations, daemon, cfg, tmp_path)
+        timings["restart"] = ha.timings["ready"]
     finally:
         daemon.stop()
-        print("HA timings (s):", {k: round(v, 1) for k, v in ha.timings.items()})
+        print("HA timings (s):", {k: round(v, 1) for k, v in timings.items()})
 
 
 async def _scenario(
     ha: HomeAssistant,
+    broker: Mosquitto,
     rec: MqttRecorder,
     room: Any,
     simulator: TikTokSimulator,
-    aliases: list[str],
+    automations: list[dict[str, Any]],
     daemon: Daemon,
     cfg: Path,
     tmp_path: Path,
 ) -> None:
-    t0 = time.monotonic()
     ids = await _check_registry(ha)
-    ha.timings["entities_found"] = time.monotonic() - t0
-    await _check_automations_loaded(ha, aliases)
+    await _check_automations_loaded(ha, [a["alias"] for a in automations])
     await _check_initial_states(ha, ids)
+
+    await _check_status_reason(ha, simulator, ids)
 
     # Live: the HA "Reconnect" button makes the bridge look again at once (no 15 s poll).
     room.go_live()
-    await ha.call("button.press", {"entity_id": ids["reconnect"]})
-    live = await ha.wait(ids["live"], "on")
+    await ha.call_service("button.press", {"entity_id": ids["reconnect"]})
+    live = await wait(ha, ids["live"], "on")
     assert live["attributes"]["device_class"] == "running"
-    await ha.wait(ids["status"], "connected")
+    await wait(ha, ids["status"], "connected")
     assert await triggered(ha, "TikTok: on air lamp") is not None
     on_air = await rec.wait_for("test/on_air_lamp/set", lambda x: x.json()["state"] == "ON")
     assert on_air.json()["color"] == {"r": 255, "g": 0, "b": 0}
 
     room.push(m.viewers(150, 400))
-    await ha.wait(ids["viewers"], "150", state_class="measurement")
+    await wait(ha, ids["viewers"], "150", state_class="measurement")
     await _wait_triggered(ha, "TikTok: 100 viewers")
 
     # Gifts: the event entity fires with the tier as event_type; only big ones flash.
     fan = m.viewer("fan1", "Fan One")
     room.push(m.gift(fan, 9001, name="Pebble", diamonds=1, type=2))
-    await ha.wait(ids["gift"], not_state="unknown", event_type="gift_small")
+    await wait(ha, ids["gift"], not_state="unknown", event_type="gift_small")
     assert await triggered(ha, "TikTok: flash the studio lamp on big gifts") is None
     room.push(m.gift(fan, 9002, name="Lion", diamonds=1500, type=2))
-    gift = await ha.wait(ids["gift"], event_type="gift_large")
+    gift = await wait(ha, ids["gift"], event_type="gift_large")
     assert gift["attributes"]["event_types"] == ["gift_small", "gift_medium", "gift_large"]
     assert gift["attributes"]["user"]["nickname"] == "Fan One"
     await _wait_triggered(ha, "TikTok: flash the studio lamp on big gifts")
     flash = (await rec.wait_for("test/studio_lamp/set")).json()
     assert (flash["flash"], flash["color"]) == (10, {"r": 255, "g": 0, "b": 200})
     assert len(rec.on("test/studio_lamp/set")) == 1  # the small gift did not flash it
-    await ha.wait(ids["diamonds"], "1501", state_class="total_increasing")
+    await wait(ha, ids["diamonds"], "1501", state_class="total_increasing")
 
     room.push(m.follow(fan))
-    await ha.wait(ids["follow"], not_state="unknown", event_type="follow")
+    await wait(ha, ids["follow"], not_state="unknown", event_type="follow")
     await _wait_triggered(ha, "TikTok: announce new followers")
-    await ha.wait(ids["follows"], "1")
+    await wait(ha, ids["follows"], "1")
 
     # notify.send_message → <base>/<user>/chat/send → bridge → simulator's sign server.
-    await ha.call("notify.send_message", {"entity_id": ids["send_message"], "message": "hi HA"})
+    await ha.call_service(
+        "notify.send_message", {"entity_id": ids["send_message"], "message": "hi HA"}
+    )
     await room.wait_for(lambda: any(c.content == "hi HA" for c in room.chats_sent))
 
     room.end()
-    await ha.wait(ids["live"], "off")
+    await wait(ha, ids["live"], "off")
     await rec.wait_for("test/on_air_lamp/set", lambda x: x.json()["state"] == "OFF")
-    await ha.wait(ids["viewers"], "0")
+    await wait(ha, ids["viewers"], "0")
 
     await _check_ha_restart(ha, rec, ids)
-    await _check_removal_by_sighup(ha, daemon, cfg, simulator, tmp_path)
+    await _check_removal_by_sighup(ha, broker, daemon, cfg, simulator, tmp_path)
     # HA silently drops a discovery config it cannot parse, but it logs why.
     problems = [
         line
-        for line in ha.log().splitlines()
+        for line in ha.log_text().splitlines()
         if ("WARNING" in line or "ERROR" in line)
         and ("mqtt" in line or "automation" in line or "template" in line)
         # HA clears the retained config of a device it removed and then reads its own
@@ -363,11 +281,11 @@ async def _check_registry(ha: HomeAssistant) -> dict[str, str]:
     ids: dict[str, str] = {}
     entries: dict[str, dict[str, Any]] = {}
     for key, platform in STREAMER_UIDS.items():
-        entry = await ha.entity(f"{DEVICE}_{key}")
+        entry = await entity(ha, f"{DEVICE}_{key}")
         assert entry["entity_id"] == f"{platform}.{DEVICE}_{key}"
         ids[key], entries[key] = entry["entity_id"], entry
     for key, platform in BRIDGE_UIDS.items():
-        entry = await ha.entity(f"tiktok2mqtt_bridge_{key}")
+        entry = await entity(ha, f"tiktok2mqtt_bridge_{key}")
         assert entry["entity_id"] == f"{platform}.tiktok2mqtt_bridge_{key}"
         ids[f"bridge_{key}"], entries[f"bridge_{key}"] = entry["entity_id"], entry
     registry = await ha.registry()
@@ -389,53 +307,74 @@ async def _check_registry(ha: HomeAssistant) -> dict[str, str]:
 
 
 async def _check_automations_loaded(ha: HomeAssistant, aliases: list[str]) -> None:
-    found = await automations(ha)
+    found = await ha.automations()
     for alias in aliases:
         assert alias in found, f"automation {alias!r} not loaded: {sorted(found)}"
         assert found[alias]["state"] == "on", found[alias]  # "unavailable" = invalid config
 
 
 async def _check_initial_states(ha: HomeAssistant, ids: dict[str, str]) -> None:
-    await ha.wait(ids["live"], "off")
-    await ha.wait(ids["viewers"], "0")
-    await ha.wait(ids["watching"], "on")
-    await ha.wait(ids["status"], "waiting_for_live")
-    await ha.wait(ids["likes"], "0", state_class="total_increasing")
-    await ha.wait(ids["bridge_connection"], "on", device_class="connectivity")
-    await ha.wait(ids["bridge_version"], __version__)
-    await ha.wait(ids["bridge_streamers"], "1")
-    await ha.wait(ids["bridge_restart_required"], "off")
+    await wait(ha, ids["live"], "off")
+    await wait(ha, ids["viewers"], "0")
+    await wait(ha, ids["watching"], "on")
+    await wait(ha, ids["status"], "waiting_for_live")
+    await wait(ha, ids["likes"], "0", state_class="total_increasing")
+    await wait(ha, ids["bridge_connection"], "on", device_class="connectivity")
+    await wait(ha, ids["bridge_version"], __version__)
+    await wait(ha, ids["bridge_streamers"], "1")
+    await wait(ha, ids["bridge_restart_required"], "off")
     gift = await ha.state(ids["gift"])
     assert gift is not None and gift["state"] == "unknown"  # nothing fired yet
     assert gift["attributes"]["event_types"] == ["gift_small", "gift_medium", "gift_large"]
+
+
+async def _check_status_reason(
+    ha: HomeAssistant, simulator: TikTokSimulator, ids: dict[str, str]
+) -> None:
+    """The Status sensor says why a streamer cannot be watched, in words."""
+    simulator.faults.captcha = True
+    await ha.call_service("button.press", {"entity_id": ids["reconnect"]})
+    status = await wait(ha, ids["status"], "blocked")
+    assert status["attributes"]["reason"].startswith("TikTok blocked the request"), status
+    await wait(ha, ids["live"], "unavailable")  # the streamer's other entities grey out
+    await wait(ha, ids["reconnect"], not_state="unavailable")  # …but a retry stays possible
+    simulator.faults.clear()
+    await ha.call_service("button.press", {"entity_id": ids["reconnect"]})
+    await wait(ha, ids["status"], "waiting_for_live", reason=None)
+    await wait(ha, ids["live"], "off")
 
 
 async def _check_ha_restart(ha: HomeAssistant, rec: MqttRecorder, ids: dict[str, str]) -> None:
     """HA restarts: its birth makes the bridge re-announce; entities come back with states."""
     await ha.stop()
     rec.clear()
-    await ha.start("restart")
+    await ha.start()
     # Non-retained (live) re-publication after the birth = the bridge's re-announce.
     await rec.wait_for(
         f"homeassistant/device/{DEVICE}/config", lambda x: not x.retain, timeout=WAIT_S
     )
     await rec.wait_for(f"tiktok/{USER}/live", lambda x: not x.retain, timeout=WAIT_S)
-    await ha.wait(ids["live"], "off")
-    await ha.wait(ids["viewers"], "0")
-    await ha.wait(ids["watching"], "on")
-    await ha.wait(ids["status"], "waiting_for_live")
-    await ha.wait(ids["bridge_connection"], "on")
+    await wait(ha, ids["live"], "off")
+    await wait(ha, ids["viewers"], "0")
+    await wait(ha, ids["watching"], "on")
+    await wait(ha, ids["status"], "waiting_for_live")
+    await wait(ha, ids["bridge_connection"], "on")
 
 
 async def _check_removal_by_sighup(
-    ha: HomeAssistant, daemon: Daemon, cfg: Path, simulator: TikTokSimulator, tmp_path: Path
+    ha: HomeAssistant,
+    broker: Mosquitto,
+    daemon: Daemon,
+    cfg: Path,
+    simulator: TikTokSimulator,
+    tmp_path: Path,
 ) -> None:
     """Streamer removed from the file + SIGHUP: its HA device and entities disappear."""
     simulator.add_user("other_streamer", live=False)
-    text = config_text(ha.broker, simulator, tmp_path / "state", "- user: other_streamer\n")
+    text = config_text(broker, simulator, tmp_path / "state", "- user: other_streamer\n")
     await asyncio.to_thread(cfg.write_text, text)
     daemon.proc.send_signal(signal.SIGHUP)
-    await ha.entity("tiktok_other_streamer_live")
+    await entity(ha, "tiktok_other_streamer_live")
 
     async def gone() -> None:
         while True:
@@ -449,4 +388,4 @@ async def _check_removal_by_sighup(
             await asyncio.sleep(0.25)
 
     await asyncio.wait_for(gone(), WAIT_S)
-    await ha.wait("sensor.tiktok2mqtt_bridge_streamers", "1")
+    await wait(ha, "sensor.tiktok2mqtt_bridge_streamers", "1")

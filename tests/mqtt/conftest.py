@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from bridge.mqtt.settings import MqttSettings
 from bridge.mqtt.sink import MqttSink
+from bridge.settings.mqtt import MqttSettings
 from tests.helpers.mosquitto import Mosquitto
 
 BASE = "tiktok"

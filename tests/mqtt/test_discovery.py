@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from bridge import __version__
-from bridge.core.settings import ChatSendSettings, GiftTier, StreamerSettings
 from bridge.mqtt.discovery import (
     BRIDGE_KEYS,
     ORIGIN_NAME,
@@ -22,8 +21,9 @@ from bridge.mqtt.discovery import (
     is_owned,
     streamer_device,
 )
-from bridge.mqtt.settings import HomeAssistantSettings
 from bridge.mqtt.topics import Topics
+from bridge.settings.mqtt import HomeAssistantSettings
+from bridge.settings.streamer import ChatSendSettings, GiftTier, StreamerSettings
 from tests.helpers.mosquitto import Mosquitto, MqttRecorder
 from tests.mqtt.conftest import MakeSink, settings_for
 

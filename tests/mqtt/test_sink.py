@@ -78,7 +78,7 @@ async def test_close_flushes_pending_state_before_offline(
 CHILD = textwrap.dedent(
     """
     import asyncio, sys
-    from bridge.mqtt.settings import MqttSettings
+    from bridge.settings.mqtt import MqttSettings
     from bridge.mqtt.sink import MqttSink
 
     async def main() -> None:

@@ -6,11 +6,11 @@ import re
 from pathlib import Path
 from types import SimpleNamespace
 
-from bridge.config.registry import root_node
-from bridge.config.schema import walk
+from bridge.config.model import ROOT
 from bridge.core.commands import CommandRouter
 from bridge.events.model import Event
 from bridge.mqtt.topics import StreamerTopics, Topics
+from bridge.settings.schema import walk
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs"
@@ -29,7 +29,7 @@ def _code_spans(text: str) -> set[str]:
 
 def test_every_config_key_is_in_configuration_md() -> None:
     spans = _code_spans(_text("configuration.md"))
-    missing = [path for path, _ in walk(root_node()) if path not in spans]
+    missing = [path for path, _ in walk(ROOT) if path not in spans]
     assert not missing, f"config keys missing in docs/configuration.md: {missing}"
 
 

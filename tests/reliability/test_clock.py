@@ -14,7 +14,7 @@ import pytest
 from bridge.sim import TikTokSimulator
 from bridge.sim import messages as m
 from bridge.tiktok.budget import CallBudget
-from tests.core.support import FAST, config_yaml, make_config, running, status_is
+from tests.core.support import FAST, config_yaml, make_config, running, status_is, with_supervisor
 from tests.helpers.mosquitto import Mosquitto, Subscribe
 
 DAY = 86_400.0
@@ -54,7 +54,7 @@ async def test_bridge_keeps_its_timers_across_a_clock_jump(
     rec = await subscriber(mosquitto, "tiktok/#")
     text = config_yaml(mosquitto, sim, tmp_path / "s", "- user: alice\n  like_window_ms: 300\n")
     cfg = make_config(text.replace("connection: direct", "connection: sign_server"), tmp_path)
-    cfg = dataclasses.replace(cfg, supervisor=dataclasses.replace(FAST, backoff_max_s=1.0))
+    cfg = with_supervisor(cfg, dataclasses.replace(FAST, backoff_max_s=1.0))
     async with running(cfg) as bridge:
         await rec.wait_for("tiktok/alice/state", status_is("connected"), timeout=20)
         # A rate limit is in force when the wall clock jumps.

@@ -188,7 +188,8 @@ async def test_refused_handshake_is_blocked_without_churn(
     status: int, mosquitto: Mosquitto, sim: TikTokSimulator, subscriber: Subscribe, tmp_path: Path
 ) -> None:
     """400 or "200 instead of 101" on the push socket: TikTok is refusing this client.
-    Retrying soon deepens the IP's score (peer C5): status blocked, one attempt, then quiet."""
+    Retrying soon deepens the IP's score (docs/protocol.md §7): status blocked, one attempt,
+    then quiet."""
     sim.add_user("alice", live=True)
     sim.handshake_status(status)
     rec = await subscriber(mosquitto, "tiktok/#")

@@ -26,7 +26,7 @@ SECRET = "hunter2-S3cret"
 
 
 @dataclass(frozen=True)
-class Settings:  # the shape of bridge.service.settings.LoggingSettings
+class Settings:  # the shape of bridge.settings.service.LoggingSettings
     level: str = "info"
     mqtt_level: str = "warning"
 

@@ -1,6 +1,6 @@
 """A bare-hands push client for the simulator tests: websockets + protobuf, nothing of ours.
 
-Deliberately NOT bridge.tiktok: these tests check the simulator against protocol.md, so
+Deliberately NOT bridge.tiktok: these tests check the simulator against docs/protocol.md, so
 they must not share code (or mistakes) with the client under test.
 """
 
@@ -44,7 +44,7 @@ async def open_socket(
     return await connect(
         ws_url(base, room_id, **params),
         additional_headers=headers,
-        ping_interval=None,  # TikTok does not answer WS pings (protocol.md §8.9)
+        ping_interval=None,  # TikTok does not answer WS pings (docs/protocol.md §5.2)
         compression=None,
     )
 
@@ -106,7 +106,7 @@ async def recv_until(ws: ClientConnection, payload_type: str, within: float = 5.
 
 
 async def joined(base: str, room_id: int, ttwid: str, **params: str) -> ClientConnection:
-    """Open, heartbeat once, enter the room and swallow im_enter_room_resp (PT's order)."""
+    """Open, heartbeat once, enter the room and swallow im_enter_room_resp (one client's order)."""
     ws = await open_socket(base, room_id, ttwid, **params)
     await ws.send(hb_frame(room_id, 1))
     await ws.send(enter_frame(room_id, 42))

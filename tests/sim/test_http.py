@@ -1,4 +1,4 @@
-"""TikTok's web endpoints answer like protocol.md §1-§2 says."""
+"""TikTok's web endpoints answer like docs/protocol.md §3 says."""
 
 from __future__ import annotations
 

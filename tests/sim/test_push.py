@@ -1,4 +1,4 @@
-"""The push socket behaves like TikTok's towards a raw client (protocol.md §3.4, §5)."""
+"""The push socket behaves like TikTok's towards a raw client (docs/protocol.md §4.3, §5)."""
 
 from __future__ import annotations
 
@@ -79,7 +79,7 @@ async def test_block_device_blocks_only_that_ttwid(simulator: TikTokSimulator) -
     simulator.block_device(flagged)
     err = await _rejected(simulator, room_id, flagged)
     assert err.response.headers["Handshake-Msg"] == "DEVICE_BLOCKED"
-    # PT's recovery: mint a fresh ttwid and retry.
+    # The recovery: mint a fresh ttwid and retry.
     ws = await open_socket(simulator.endpoints.websocket, room_id, simulator.mint_ttwid())
     await ws.close()
 

@@ -1,4 +1,4 @@
-"""The Euler-style sign server (protocol.md §3.2, §7)."""
+"""The Euler-style sign server (docs/protocol.md §4.2, §4.4)."""
 
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from bridge.settings.tiktok import Session, TikTokSettings
 from bridge.sim.server import TikTokSimulator
 from bridge.tiktok.budget import CallBudget
 from bridge.tiktok.client import TikTokClient
@@ -20,7 +21,7 @@ from bridge.tiktok.errors import (
     TikTokError,
     UserNotFound,
 )
-from bridge.tiktok.settings import Session, TikTokSettings
+from tests.helpers.settings import tiktok_settings
 
 
 @pytest.fixture
@@ -30,7 +31,7 @@ async def tt_sim() -> AsyncIterator[TikTokSimulator]:
 
 
 def make_client(sim: TikTokSimulator, **overrides: object) -> TikTokClient:
-    settings = TikTokSettings(endpoints=sim.endpoints, http_timeout_s=5.0, **overrides)  # type: ignore[arg-type]
+    settings = tiktok_settings(endpoints=sim.endpoints, http_timeout_s=5.0, **overrides)
     return TikTokClient(settings, budget=CallBudget(6000, burst=1000))
 
 

@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from bridge.settings.tiktok import DEFAULT_USER_AGENT, Endpoints, TikTokSettings
 from bridge.sim import messages
 from bridge.sim.server import TikTokSimulator
 from bridge.tiktok import frames
@@ -23,7 +24,6 @@ from bridge.tiktok.budget import CallBudget
 from bridge.tiktok.client import TikTokClient
 from bridge.tiktok.errors import TikTokError
 from bridge.tiktok.pb import webcast_pb2 as pb
-from bridge.tiktok.settings import DEFAULT_USER_AGENT, Endpoints, TikTokSettings
 
 FAKE_HOST = "tiktok.sim.invalid"
 

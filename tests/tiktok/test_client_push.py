@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from bridge.settings.tiktok import DEFAULT_USER_AGENT, Session
 from bridge.sim import messages
 from bridge.sim.rooms import SimRoom
 from bridge.sim.server import TikTokSimulator
@@ -23,7 +24,7 @@ from bridge.tiktok.errors import (
 )
 from bridge.tiktok.pb import webcast_pb2 as pb
 from bridge.tiktok.push import PushSession
-from bridge.tiktok.settings import DEFAULT_USER_AGENT, Session, TikTokSettings
+from tests.helpers.settings import tiktok_settings
 
 MODES = ["direct", "sign_server"]
 
@@ -35,8 +36,8 @@ async def tt_sim() -> AsyncIterator[TikTokSimulator]:
 
 
 def make_client(sim: TikTokSimulator, mode: str, **overrides: Any) -> TikTokClient:
-    settings = TikTokSettings(
-        connection=mode,  # type: ignore[arg-type]
+    settings = tiktok_settings(
+        connection=mode,
         endpoints=sim.endpoints,
         http_timeout_s=5.0,
         connect_timeout_s=5.0,

@@ -1,4 +1,4 @@
-"""The push-frame codec against protocol.md §5.4 test vectors and the synthetic fixtures."""
+"""The push-frame codec against the docs/protocol.md §5.5 vectors and the synthetic fixtures."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def ld(number: int, data: bytes) -> bytes:
     return varint(number << 3 | 2) + varint(len(data)) + data
 
 
-# ---------------------------------------------------------------- §5.4 test vectors
+# ---------------------------------------------------------------- docs/protocol.md §5.5 vectors
 
 VECTORS: dict[str, tuple[Callable[[], bytes], str]] = {
     "heartbeat": (
@@ -392,7 +392,7 @@ def test_as_text() -> None:
 
 
 def test_unexpected_wire_type_is_skipped_not_fatal() -> None:
-    # PT's layout puts a User message at SubNotify field 11 where TTLP has an enum.
+    # One public schema puts a User message at SubNotify field 11 where ours has an enum.
     user = vi(1, 7) + ld(3, b"sub")
     data = ld(1, vi(2, 555)) + ld(2, user) + vi(4, 3) + ld(11, user) + vi(12, 2)
     sub = pb.SubNotifyMessage.FromString(data)
@@ -402,7 +402,7 @@ def test_unexpected_wire_type_is_skipped_not_fatal() -> None:
 
 
 def test_pt_shaped_emote_chat_decodes() -> None:
-    # PT: field 3 = EmoteData{1 index varint, 2 emote}; ours: a bare EmoteModel list.
+    # One public schema: field 3 = EmoteData{1 index varint, 2 emote}; ours: a bare list.
     emote = ld(1, b"7280187750513691424") + ld(2, ld(1, b"https://example.invalid/e.png"))
     data = ld(1, vi(2, 9)) + ld(3, vi(1, 0) + ld(2, emote))
     chat = pb.EmoteChatMessage.FromString(data)

@@ -6,10 +6,11 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
+from bridge.settings.names import normalise_unique_id
+from bridge.settings.tiktok import DEFAULT_USER_AGENT, Endpoints, Session, TikTokSettings
 from bridge.tiktok import params
 from bridge.tiktok.params import BrowserIdentity
-from bridge.tiktok.settings import DEFAULT_USER_AGENT, Endpoints, Session, TikTokSettings
-from bridge.tiktok.users import normalise_unique_id
+from tests.helpers.settings import tiktok_settings
 
 UA = DEFAULT_USER_AGENT
 IDENTITY = BrowserIdentity(
@@ -98,7 +99,7 @@ def test_http_params_are_web_pc_with_locale_and_device() -> None:
     assert query["os"] == "windows"
     assert query["user_is_login"] == "false"
     assert query["referer"] == "https://www.tiktok.com/"
-    with_session = TikTokSettings(session=Session("secret"))
+    with_session = tiktok_settings(session=Session("secret"))
     assert params.http_params(with_session, IDENTITY)["user_is_login"] == "true"
 
 

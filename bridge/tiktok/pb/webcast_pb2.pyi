@@ -3,7 +3,7 @@
 isort:skip_file
 The TikTok LIVE WebCast messages the bridge decodes (and the simulator encodes).
 
-Source of truth for field numbers and names: shared/protocol.md section 6. Only the
+Where field numbers and names come from: docs/protocol.md §6. Only the
 fields the bridge reads, plus what the simulator must produce, are declared; every
 other field is kept as an unknown field and costs nothing.
 
@@ -16,11 +16,11 @@ Why editions with these two features (and not proto3):
   key raises UnicodeDecodeError on access, so frames.decode_fetch_result checks
   route_params (the only string map) once and refuses such a result.
 * field_presence = IMPLICIT: proto3 semantics everywhere else (scalars at their default
-  are omitted on the wire, as TikTok and protocol.md section 5.4 expect).
+  are omitted on the wire, as TikTok expects, docs/protocol.md §5.4).
 Enumerations are declared as plain integers on purpose: TikTok adds enum values all the
 time and an integer never turns a new value into an unknown field.
 Fields whose wire type differs from the declaration (peers disagree on a few, see
-protocol.md section 9) are kept as unknown fields; the rest of the message still decodes.
+docs/protocol.md §9) are kept as unknown fields; the rest of the message still decodes.
 
 Regenerate bridge/tiktok/pb with scripts/genproto after editing.
 """
@@ -42,7 +42,7 @@ DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
 class PushHeader(_message.Message):
-    """---------------------------------------------------------------- envelope (6.1 - 6.4)"""
+    """---------------------------------------------------------------- envelope (docs/protocol.md §6.2)"""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -293,7 +293,7 @@ Global___ImEnterRoomMessage: _TypeAlias = ImEnterRoomMessage  # noqa: Y015
 
 @_typing.final
 class LiveMessageId(_message.Message):
-    """---------------------------------------------------------------- shared parts (6.5 - 6.7)"""
+    """---------------------------------------------------------------- shared parts (§6.3)"""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -1187,7 +1187,7 @@ Global___EmoteWithIndex: _TypeAlias = EmoteWithIndex  # noqa: Y015
 
 @_typing.final
 class ChatMessage(_message.Message):
-    """---------------------------------------------------------------- events (6.8 - 6.16)"""
+    """---------------------------------------------------------------- events (§6.4)"""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -1260,7 +1260,7 @@ Global___ChatMessage: _TypeAlias = ChatMessage  # noqa: Y015
 
 @_typing.final
 class GiftStruct(_message.Message):
-    """Gift (PT GiftStruct). type 1 = streakable."""
+    """Gift (also called GiftStruct). type 1 = streakable."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -1662,7 +1662,7 @@ class RoomUserSeqMessage(_message.Message):
     TOTAL_USER_FIELD_NUMBER: _builtins.int
     ANONYMOUS_FIELD_NUMBER: _builtins.int
     total: _builtins.int
-    """Current viewers (despite the TTLP name)."""
+    """Current viewers (despite the name some schemas give it, docs/protocol.md §6.5)."""
     pop_str: _builtins.str
     popularity: _builtins.int
     total_user: _builtins.int
@@ -1783,7 +1783,7 @@ Global___ControlMessage: _TypeAlias = ControlMessage  # noqa: Y015
 
 @_typing.final
 class SubNotifyMessage(_message.Message):
-    """TTLP layout. PT puts a User at 11 (LEN where we expect a varint): that arrives as an
+    """One public schema puts a User at 11 (LEN where we expect a varint): that arrives as an
     unknown field and the rest still decodes.
     """
 
@@ -1844,7 +1844,7 @@ Global___SubNotifyMessage: _TypeAlias = SubNotifyMessage  # noqa: Y015
 
 @_typing.final
 class EmoteChatMessage(_message.Message):
-    """Field 3 is a bare EmoteModel list (as in the 2023 captures), not PT's EmoteData."""
+    """Field 3 is a bare EmoteModel list (as in the 2023 captures), not an EmoteData wrapper."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -2401,7 +2401,7 @@ class LinkMicArmies(_message.Message):
     send_gift_success_time: _builtins.int
     update_battle_score_time: _builtins.int
     trigger_reason: _builtins.int
-    """PT calls it battle_status."""
+    """Some schemas call it battle_status."""
     from_user_id: _builtins.int
     gift_id: _builtins.int
     gift_count: _builtins.int
@@ -2613,7 +2613,7 @@ Global___RankUpdateMessage: _TypeAlias = RankUpdateMessage  # noqa: Y015
 
 @_typing.final
 class ImDeleteMessage(_message.Message):
-    """Not in protocol.md; inferred from the 2023 captures (field 3 = one packed int64)."""
+    """Inferred from the 2023 captures in tests/fixtures (field 3 = one packed int64)."""
 
     DESCRIPTOR: _descriptor.Descriptor
 

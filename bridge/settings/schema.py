@@ -1,9 +1,11 @@
-"""Declarative configuration schema.
+"""The validation engine behind every declared setting.
 
-One tree of key specs drives everything that needs to know the keys: validation (all problems
-collected, each with its path), defaults, did-you-mean for unknown keys, redaction of secrets
-for `bridge/info`, and the generated docs/configuration.md. Nodes never raise on bad input:
-they record a Problem and return INVALID so one pass reports every mistake.
+A tree of nodes, derived from the settings classes by bridge.settings.declare, drives all
+that needs to know the keys: validation (every problem collected, each with its key path),
+defaults, did-you-mean for unknown keys, redaction of secrets, building the settings objects
+and the generated docs. Nodes never raise on bad input: they record a Problem and return
+INVALID so one pass reports every mistake. The same nodes check the configuration file, a
+SIGHUP reload and the fields of MQTT requests (streamer/add, chat/send, simulate).
 """
 
 from __future__ import annotations
@@ -11,13 +13,13 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import SplitResult, urlsplit
 
-from bridge.config.problems import Problem
+from bridge.settings.problems import Problem
 
 
 class _Invalid:
@@ -49,13 +51,25 @@ class Unresolved:
     reason: str
 
 
+# (this section's checked value, its key path, the whole checked document) -> problems. Runs
+# after every key was checked; values that failed are INVALID and must be skipped.
+Rules = Callable[[Mapping[str, Any], str, Mapping[str, Any]], Iterable[Problem]]
+
+
 @dataclass(slots=True)
 class Context:
     base_dir: Path  # relative file paths are resolved against the configuration's folder
     problems: list[Problem] = field(default_factory=list)
+    # Cross-key rules of the sections met so far, run once the whole document is checked.
+    pending: list[tuple[Rules, dict[str, Any], str]] = field(default_factory=list)
 
     def add(self, path: str, message: str) -> None:
         self.problems.append(Problem(path, message))
+
+    def run_rules(self, root: Mapping[str, Any]) -> None:
+        for rules, value, path in self.pending:
+            self.problems.extend(rules(value, path, root))
+        self.pending.clear()
 
 
 def join(path: str, key: str | int) -> str:
@@ -75,7 +89,8 @@ def did_you_mean(word: str, choices: Sequence[str]) -> str:
     return "; expected one of: " + ", ".join(choices)
 
 
-_URL_USERINFO = re.compile(r"(?<=://)[^/@\s]*@")
+# Everything between "://" and the LAST "@" of a URL: a password may itself hold "/" or "@".
+_URL_USERINFO = re.compile(r"(?<=://)\S*@")
 
 
 def mask_userinfo(text: str) -> str:
@@ -91,7 +106,8 @@ def show(value: Any, *, secret: bool = False) -> str:
         text = mask_userinfo(value)
         return repr(text if len(text) <= 60 else text[:57] + "...")
     if isinstance(value, bool | int | float) or value is None:
-        return repr(value)
+        text = repr(value)
+        return text if len(text) <= 40 else text[:37] + "..."
     return f"a {kind_of(value)}"
 
 
@@ -114,16 +130,18 @@ def kind_of(value: Any) -> str:
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class Node:
-    """One key: its doc sentence, default, and how a YAML value becomes a checked value."""
+    """One key: its doc sentence, default, and how a YAML/JSON value becomes a checked value."""
 
-    doc: str
-    default: Any = None
+    doc: str = ""
+    default: Any = None  # in the document's form (what a user would write)
     required: bool = False
-    secret: bool = False  # never shown: "***" in bridge/info, never echoed in errors
+    secret: bool = False  # never shown: "***" in bridge/info, never quoted in errors
     # Extra rule on the converted value: returns a sentence when the value is not acceptable.
     rule: Callable[[Any], str | None] | None = None
     # Docs: what the default means when it is not a plain value (e.g. "beside the config").
     default_doc: str | None = None
+    # Whether a changed value only applies after a restart (SIGHUP sets restart_required).
+    restart: bool = True
 
     @property
     def nullable(self) -> bool:
@@ -133,12 +151,20 @@ class Node:
         raise NotImplementedError
 
     def constraints(self) -> str:
-        """Allowed values/ranges in words, for the docs."""
+        """Allowed values/ranges in words, for the docs and error sentences."""
         return ""
 
     def convert(self, value: Any, path: str, ctx: Context) -> Any:
         """Check a present, non-null value; record problems and return INVALID when bad."""
         raise NotImplementedError
+
+    def build(self, value: Any) -> Any:
+        """Checked value -> the value the settings object holds (most kinds: itself)."""
+        return value
+
+    def to_document(self, value: Any) -> Any:
+        """The inverse of build, for defaults held in the settings' own form."""
+        return value
 
     def missing(self, path: str, ctx: Context) -> Any:
         """Value used when the key is absent."""
@@ -240,13 +266,47 @@ class Number(Node):
         return value if self.integer else float(value)
 
 
+# TikTok ids are unsigned in practice but int64 on the wire; JSON carries them as text.
+_ID_DIGITS = re.compile(r"[0-9]{1,19}")
+MAX_ID: Final = 2**63 - 1
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Id(Node):
+    """A 64-bit TikTok id: a whole number, or text of ASCII digits (JSON carries ids as text)."""
+
+    def type_name(self) -> str:
+        return "an id (digits 0-9, as a number or as text)"
+
+    def constraints(self) -> str:
+        return f"1 to {MAX_ID}"
+
+    def convert(self, value: Any, path: str, ctx: Context) -> Any:
+        if isinstance(value, str) and _ID_DIGITS.fullmatch(value):
+            value = int(value)  # ASCII digits only: "²" or Arabic-Indic digits are not ids
+        if isinstance(value, bool) or not isinstance(value, int):
+            return _type_problem(self, value, path, ctx)
+        if not 1 <= value <= MAX_ID:
+            ctx.add(path, f"must be {self.constraints()}, got {show(value)}")
+            return INVALID
+        return value
+
+
+def has_control(text: str) -> bool:
+    return any(ord(c) < 32 or ord(c) == 127 for c in text)
+
+
 @dataclass(frozen=True, kw_only=True, eq=False)
 class Text(Node):
     choices: tuple[str, ...] = ()
     pattern: str | None = None  # full match
     pattern_doc: str = ""  # the pattern in words, for errors and docs
+    min_length: int = 0
     max_length: int = 1000
     normalize: Callable[[str], str] | None = None  # applied before checks (e.g. lower-case)
+    # A number where text is expected becomes text (a numeric password or display name).
+    numbers: bool = True
+    controls: bool = False  # newlines, tabs... allowed (chat text is cleaned later)
 
     def type_name(self) -> str:
         return "one of " + ", ".join(self.choices) if self.choices else "text"
@@ -254,12 +314,16 @@ class Text(Node):
     def constraints(self) -> str:
         if self.choices:
             return "one of: " + ", ".join(f"`{c}`" for c in self.choices)
-        return self.pattern_doc
+        if self.pattern_doc:
+            return self.pattern_doc
+        if self.min_length:
+            return f"{self.min_length} to {self.max_length} characters"
+        return ""
 
     def convert(self, value: Any, path: str, ctx: Context) -> Any:
-        # Numbers become text (a numeric password or display name is common); booleans do not,
-        # because `name: yes` is almost always a YAML surprise rather than intended text.
-        if isinstance(value, int) and not isinstance(value, bool) and not self.choices:
+        # Booleans never become text: `name: yes` is almost always a YAML surprise.
+        numeric = isinstance(value, int) and not isinstance(value, bool)
+        if numeric and self.numbers and not self.choices:
             value = str(value)
         if not isinstance(value, str):
             return _type_problem(self, value, path, ctx)
@@ -276,7 +340,10 @@ class Text(Node):
         if len(text) > self.max_length:
             ctx.add(path, f"is too long (at most {self.max_length} characters)")
             return INVALID
-        if any(ord(c) < 32 or ord(c) == 127 for c in text):
+        if len(text) < self.min_length:
+            ctx.add(path, "must not be empty" if self.min_length == 1 else "is too short")
+            return INVALID
+        if not self.controls and has_control(text):
             ctx.add(path, "must not contain control characters (newline, tab, NUL, ...)")
             return INVALID
         if self.pattern and not re.fullmatch(self.pattern, text):
@@ -299,9 +366,10 @@ class Url(Node):
     def convert(self, value: Any, path: str, ctx: Context) -> Any:
         if not isinstance(value, str):
             return _type_problem(self, value, path, ctx)
-        shown = show(value, secret=self.secret)
         parts = _split_url(value)
         if parts is None or parts.scheme not in self.schemes or not parts.hostname:
+            # A URL that may carry a password is never quoted: it may be the broken part.
+            shown = "the given value" if self.allow_userinfo else show(value, secret=self.secret)
             ctx.add(path, f"{shown} is not a URL starting with {self.constraints()} and a host")
             return INVALID
         if (parts.username or parts.password) and not self.allow_userinfo:
@@ -310,6 +378,8 @@ class Url(Node):
         return value.rstrip("/") if parts.path in ("", "/") else value
 
     def redact(self, value: Any) -> Any:
+        if self.allow_userinfo and isinstance(value, str) and not isinstance(value, SecretValue):
+            return mask_userinfo(value)  # the host stays visible, the credentials do not
         redacted = super().redact(value)
         return mask_userinfo(redacted) if isinstance(redacted, str) else redacted
 
@@ -360,7 +430,7 @@ class TextList(Node):
         return "any of: " + ", ".join(f"`{c}`" for c in self.choices)
 
     def convert(self, value: Any, path: str, ctx: Context) -> Any:
-        if not isinstance(value, list):
+        if not isinstance(value, list | tuple):
             return _type_problem(self, value, path, ctx)
         names: list[str] = []
         bad = False
@@ -374,6 +444,8 @@ class TextList(Node):
                 bad = True
             elif item not in names:  # repeating a name is harmless: keep the first
                 names.append(item)
+            if bad and len(ctx.problems) > 100:
+                break  # a huge list of mistakes: enough said
         return INVALID if bad else tuple(names)
 
 
@@ -385,6 +457,7 @@ class MapOf(Node):
     key_pattern: str = r"[a-z0-9_]{1,32}"
     key_doc: str = "lower-case letters, digits and _ (at most 32)"
     min_items: int = 0
+    max_items: int = 100
 
     def type_name(self) -> str:
         return f"a mapping of name to {self.value.type_name()}"
@@ -401,6 +474,9 @@ class MapOf(Node):
         if len(value) < self.min_items:
             ctx.add(path, f"needs at least {self.min_items} entry")
             return INVALID
+        if len(value) > self.max_items:
+            ctx.add(path, f"has too many entries (at most {self.max_items})")
+            return INVALID
         result: dict[str, Any] = {}
         for key, item in value.items():
             if not isinstance(key, str) or not re.fullmatch(self.key_pattern, key):
@@ -409,6 +485,9 @@ class MapOf(Node):
                 continue
             result[key] = check(self.value, item, join(path, key), ctx)
         return INVALID if INVALID in result.values() else result
+
+    def build(self, value: Any) -> Any:
+        return {key: self.value.build(item) for key, item in value.items()}
 
     def redact(self, value: Any) -> Any:
         if not isinstance(value, Mapping):
@@ -423,16 +502,22 @@ class Section(Node):
     children: Mapping[str, Node]
     # Keys that used to exist or are commonly guessed -> what to write instead.
     hints: Mapping[str, str] = field(default_factory=dict)
+    rules: Rules | None = None
+    # The settings class built from the checked mapping (None: the mapping itself).
+    cls: Callable[..., Any] | None = None
+    optional: bool = False  # absent or empty means "not set" (None), e.g. `then:`
 
     def type_name(self) -> str:
         return "a mapping"
 
     def missing(self, path: str, ctx: Context) -> Any:
+        if self.optional:
+            return None
         return self.convert({}, path, ctx) if not self.required else super().missing(path, ctx)
 
     def null(self, path: str, ctx: Context) -> Any:
         # `mqtt:` with nothing under it means "all defaults", not an error.
-        return self.convert({}, path, ctx)
+        return None if self.optional else self.convert({}, path, ctx)
 
     def convert(self, value: Any, path: str, ctx: Context) -> Any:
         if not isinstance(value, Mapping):
@@ -447,6 +532,8 @@ class Section(Node):
                 result[name] = check(node, value[name], child_path, ctx)
             else:
                 result[name] = node.missing(child_path, ctx)
+        if self.rules is not None:
+            ctx.pending.append((self.rules, result, path))
         return result
 
     def _unknown(self, key: Any, path: str, ctx: Context) -> None:
@@ -456,6 +543,12 @@ class Section(Node):
             ctx.add(join(path, key), f"unknown key; {self.hints[key]}")
         else:
             ctx.add(join(path, key), "unknown key" + did_you_mean(key, list(self.children)))
+
+    def build(self, value: Any) -> Any:
+        if value is None:
+            return None
+        built = {name: node.build(value[name]) for name, node in self.children.items()}
+        return built if self.cls is None else self.cls(**built)
 
     def redact(self, value: Any) -> Any:
         if not isinstance(value, Mapping):
@@ -470,6 +563,7 @@ class ListOf(Node):
     item: Section
     shorthand: str | None = None
     missing_message: str = "is required"
+    max_items: int = 1000
 
     def type_name(self) -> str:
         return "a list"
@@ -484,14 +578,20 @@ class ListOf(Node):
         return self.missing(path, ctx)
 
     def convert(self, value: Any, path: str, ctx: Context) -> Any:
-        if not isinstance(value, list):
+        if not isinstance(value, list | tuple):
             return _type_problem(self, value, path, ctx)
+        if len(value) > self.max_items:
+            ctx.add(path, f"has too many entries (at most {self.max_items})")
+            return INVALID
         items = []
         for index, item in enumerate(value):
             if self.shorthand and isinstance(item, str):
                 item = {self.shorthand: item}
             items.append(check(self.item, item, join(path, index), ctx))
         return items
+
+    def build(self, value: Any) -> Any:
+        return tuple(self.item.build(item) for item in value)
 
     def redact(self, value: Any) -> Any:
         if not isinstance(value, list):
