@@ -26,12 +26,11 @@ from pathlib import Path
 
 from bridge import __version__
 from bridge.commands.check_config import print_invalid
-from bridge.commands.run import ENV_CONFIG
+from bridge.commands.run import ENV_CONFIG, secrets_of
 from bridge.config import Config, ConfigInvalid, load_config
 from bridge.core.app import Bridge
 from bridge.mqtt.topics import TopicError, check_name
 from bridge.service.logging import setup_logging
-from bridge.service.secrets import config_secrets
 from bridge.service.signals import stop_on_shutdown_signals
 from bridge.settings.names import normalise_unique_id
 from bridge.settings.streamer import StreamerSettings
@@ -79,7 +78,7 @@ EXIT_NOTHING = 1  # the streamer was never recorded (not live, or not reachable)
 
 async def _main(config: Config, user: str, output: Path, duration: float | None) -> int:
     redactor = setup_logging(config.logging)
-    redactor.register(*config_secrets(config))
+    redactor.register(*secrets_of(config))
     stop = asyncio.Event()
     stop_on_shutdown_signals(stop)
     if duration is not None:

@@ -15,19 +15,22 @@ import asyncio
 import contextlib
 import logging
 import os
+import stat
 from pathlib import Path
 
 from bridge.commands.check_config import print_invalid
 from bridge.config import Config, ConfigInvalid, load_config
+from bridge.config.model import ROOT
 from bridge.core.app import Bridge
 from bridge.service.logging import (
     SecretRedactor,
     install_mqtt_log_handler,
     setup_logging,
 )
-from bridge.service.secrets import config_secrets, secrets_in_text, warn_exposed_secret_files
+from bridge.service.secrets import exposed_secret_files, secrets_in_text, url_secrets
 from bridge.service.signals import SignalHandlers
 from bridge.service.systemd import Notifier
+from bridge.settings.declare import secrets_in
 
 NAME = "run"
 HELP = "Run the bridge daemon (TikTok LIVE → MQTT)."
@@ -55,9 +58,32 @@ def run(args: argparse.Namespace) -> int:
     return asyncio.run(_daemon(config, args.config))
 
 
+def secrets_of(config: Config) -> list[str]:
+    """Every configured secret, for the log redactor (never in logs, never on MQTT): what the
+    declaration marks secret, `!secret`/`!credential` values, proxy credentials, and a proxy
+    URL itself with its Basic auth token. The redactor adds each one's other forms."""
+    found = list(secrets_in(ROOT, config.document))
+    if config.tiktok.proxy:
+        found += url_secrets(config.tiktok.proxy)
+    return list(dict.fromkeys(s for s in found if s))
+
+
+def warn_exposed_secret_files(config: Config) -> None:
+    """A warning for each file holding secrets that every user may read (start, reload)."""
+    if config.source is None:
+        return
+    for path in exposed_secret_files(Path(config.source), secrets_of(config)):
+        log.warning(
+            "%s holds secrets and is readable by every user (mode %s): chmod o-r %s",
+            path,
+            stat.filemode(path.stat().st_mode),
+            path,
+        )
+
+
 async def _daemon(config: Config, path: str) -> int:
     redactor = setup_logging(config.logging)
-    redactor.register(*config_secrets(config))
+    redactor.register(*secrets_of(config))
     # httpx logs every request URL at INFO; sign-server URLs may carry the session or key.
     # The redactor masks them anyway, but they are noise in the journal too.
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -102,7 +128,7 @@ async def _reload(bridge: Bridge, path: str, redactor: SecretRedactor) -> None:
         problems = "; ".join(str(p) for p in exc.problems)
         log.error("reload refused, keeping the running configuration: %s", problems)
         return
-    redactor.register(*config_secrets(config))
+    redactor.register(*secrets_of(config))
     setup_logging(config.logging, redactor=redactor)
     warn_exposed_secret_files(config)
     await bridge.reload(config)

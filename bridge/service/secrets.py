@@ -4,9 +4,11 @@ A secret is seldom logged the way it was configured. A proxy password written
 percent-encoded in `socks5://user:p%40ss@host` reaches the SOCKS handshake decoded, and
 httpcore's debug trace prints it as a bytes repr (`auth=(b'user', b'p@ss')`); an HTTP
 proxy sends `Proxy-Authorization: Basic base64(user:password)`. `secret_forms` lists the
-variants so that SecretRedactor masks them all; `config_secrets` collects every secret of
-a loaded configuration; `secrets_in_text` finds likely secrets in a configuration file
-that could not be loaded (a refused SIGHUP reload), so its error messages are masked too.
+variants so that SecretRedactor masks them all (bridge.service.logging); `url_secrets`
+adds a proxy URL's Basic auth token; `secrets_in_text` finds likely secrets in a
+configuration file that could not be loaded (a refused SIGHUP reload), so its error
+messages are masked too; `exposed_secret_files` finds files with secrets that every user
+can read.
 """
 
 from __future__ import annotations
@@ -19,18 +21,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from bridge.config import Config
-from bridge.config.model import ROOT
 from bridge.service.logging import secret_forms
-from bridge.settings.declare import secrets_in
 
-__all__ = [
-    "config_secrets",
-    "exposed_secret_files",
-    "secrets_in_text",
-    "url_secrets",
-    "warn_exposed_secret_files",
-]
+__all__ = ["basic_auth", "exposed_secret_files", "secrets_in_text", "url_secrets"]
 
 log = logging.getLogger(__name__)
 
@@ -62,16 +55,6 @@ def url_secrets(url: str) -> list[str]:
         if secret:
             found += [basic_auth(unquote(name), unquote(secret)), basic_auth(name, secret)]
     return found
-
-
-def config_secrets(config: Config) -> list[str]:
-    """Every configured secret: what the declaration marks secret, `!secret`/`!credential`
-    values, proxy credentials (bridge.settings.declare.secrets_in), and for a proxy URL
-    also the URL itself and its Basic auth token."""
-    found = list(secrets_in(ROOT, config.document))
-    if config.tiktok.proxy:
-        found += url_secrets(config.tiktok.proxy)
-    return list(dict.fromkeys(s for s in found if s))
 
 
 # `key: value` where the key names a secret; the value up to a comment or the line's end.
@@ -115,16 +98,3 @@ def exposed_secret_files(config_path: Path, secrets: Iterable[str]) -> Iterator[
         except OSError:
             continue
         yield path
-
-
-def warn_exposed_secret_files(config: Config) -> None:
-    """Log a warning for each file `exposed_secret_files` finds (at start and reload)."""
-    if config.source is None:
-        return
-    for path in exposed_secret_files(Path(config.source), config_secrets(config)):
-        log.warning(
-            "%s holds secrets and is readable by every user (mode %s): chmod o-r %s",
-            path,
-            stat.filemode(path.stat().st_mode),
-            path,
-        )
