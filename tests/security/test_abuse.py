@@ -121,13 +121,14 @@ async def test_a_command_flood_never_costs_tiktok_events(
     """Issue 11: 20,000 requests in 10 s evicted 891 of 2,000 chats (responses and events
     shared one buffer). Now responses have a lane of their own behind events, and commands
     over the per-topic rate limit are dropped unanswered and counted (mqtt.commands_refused).
-    A small event buffer makes any eviction certain to show."""
+    A small event buffer (3 s of chats: room for a busy machine, none for the thousands
+    of responses that used to share it) makes any eviction certain to show."""
     # No broker-side queue limit: the bridge receives every request the flooder sends.
     broker = mosquitto_factory(extra_config="max_queued_messages 0")
     room = sim.add_user("alice", live=True)
     rec = await subscriber(broker, "tiktok/#")
     text = config_yaml(broker, sim, tmp_path / "s", "- alice\n").replace(
-        "  client_id: bridge-under-test\n", "  client_id: bridge-under-test\n  buffer_size: 50\n"
+        "  client_id: bridge-under-test\n", "  client_id: bridge-under-test\n  buffer_size: 300\n"
     )
     requests = 4000
     async with running(make_config(text, tmp_path)) as bridge:
