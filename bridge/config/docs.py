@@ -30,7 +30,7 @@ from bridge.settings.schema import (
     Url,
     walk,
 )
-from bridge.settings.streamer import StreamerSettings
+from bridge.settings.streamer import GoalSettings, StreamerSettings
 
 INTRO = """\
 # Configuration
@@ -182,6 +182,17 @@ def render_requests() -> str:
     parts.append(f"\n`chat/send`: {chat.doc}\n")
     parts.extend(_HEAD)
     parts.extend(_row(path, child) for path, child in walk(chat))
+    parts.append(
+        '\n`goals/set`: `{"user", …goals}` on `bridge/request/goals/set`, or the goals alone on '
+        "`<base_topic>/<user>/goals/set`. The keys of a streamer's `goals:` section, checked by "
+        "the same declaration; only the goals given change (at least one).\n"
+    )
+    parts.extend(_HEAD)
+    parts.extend(_row(path, child) for path, child in walk(node_of(GoalSettings)))
+    reset = node_of(commands.GoalsResetRequest)
+    parts.append(f"\n`goals/reset`: {reset.doc}\n")
+    parts.extend(_HEAD)
+    parts.extend(_row(path, child) for path, child in walk(reset))
     parts.append(
         '\n`simulate`: `{"user", "type", …fields}`; the fields of each type (a field that '
         "is not listed is an error). A streak of any `count` is sent as at most "

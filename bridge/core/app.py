@@ -24,6 +24,7 @@ from bridge.config.model import ROOT, Config
 from bridge.core import simulate as sim
 from bridge.core.chat import ChatGate, ChatRefused, TokenBucket
 from bridge.core.commands import CommandError, CommandRouter, Data, streamer_request
+from bridge.core.goals import StreamGoals
 from bridge.core.persist import RuntimeStore
 from bridge.core.publish import StreamerPublisher
 from bridge.core.state import iso_utc
@@ -34,7 +35,7 @@ from bridge.mqtt.topics import Topics
 from bridge.service.health import HealthFile, HealthStatus
 from bridge.settings import commands as limits
 from bridge.settings.declare import restart_changes
-from bridge.settings.streamer import StreamerSettings
+from bridge.settings.streamer import GOALS, StreamerSettings
 from bridge.tiktok.budget import CallBudget
 from bridge.tiktok.client import TikTokClient
 from bridge.tiktok.errors import TikTokError
@@ -175,13 +176,17 @@ class Bridge:
     # ---------------------------------------------------------------- streamers
 
     def _add(self, settings: StreamerSettings, *, runtime: bool, start_delay_s: float = 0) -> None:
-        topics = self.topics.streamer(settings.user)
+        user = settings.user
+        topics = self.topics.streamer(user)
+        targets = self.store.goal_targets(user, settings.goals.targets())
         publisher = StreamerPublisher(
             self.sink,
             topics,
             settings,
             bridge_event=self.bridge_event,
             on_event=self.actions.handle if self.actions is not None else None,
+            goals=StreamGoals(targets, resume=self.store.goal_progress(user)),
+            on_goals=lambda snapshot: self.store.set_goal_progress(user, snapshot),
         )
         watching = self.store.watch(settings.user, settings.watch)
         supervisor = StreamerSupervisor(
@@ -264,6 +269,8 @@ class Bridge:
             entry.runtime = False
             entry.supervisor.update_settings(settings)
             entry.chat = ChatGate(settings.chat_send)
+            entry.publisher.set_goals(self.store.goal_targets(user, settings.goals.targets()))
+            entry.publisher.resize_leaderboard(settings.leaderboard_size)
             if self.discovery is not None:
                 self.discovery.announce_streamer(settings)  # name, tiers, chat_send may differ
 
@@ -340,6 +347,23 @@ class Bridge:
         except TikTokError as exc:
             raise CommandError(self._redact(f"{exc.status}: {exc}")) from None
         return {"user": user, "message": clean, "room_id": str(room_id)}
+
+    def set_goals(self, user: str, targets: Mapping[str, int]) -> Data:
+        entry = self._entry(user)
+        configured = entry.supervisor.settings.goals.targets()
+        self.store.set_goal_targets(user, dict(targets), configured)
+        entry.publisher.set_goals(dict(targets))
+        goals = entry.publisher.goals.targets
+        return {"user": user, "goals": goals, "persistent": self.store.path is not None}
+
+    def reset_goals(self, user: str, goal: str) -> Data:
+        names = GOALS if goal == "all" else (goal,)
+        self._entry(user).publisher.reset_goals(names)
+        return {"user": user, "reset": list(names)}
+
+    def reset_leaderboard(self, user: str) -> Data:
+        self._entry(user).publisher.reset_leaderboard()
+        return {"user": user}
 
     def simulate(self, user: str, event_type: str, fields: Any) -> Data:
         entry = self._entry(user)

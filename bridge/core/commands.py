@@ -25,7 +25,7 @@ from bridge.settings.declare import node_of, parse
 from bridge.settings.names import normalise_user, user_problem
 from bridge.settings.problems import Problem
 from bridge.settings.schema import has_control
-from bridge.settings.streamer import StreamerSettings
+from bridge.settings.streamer import GoalSettings, StreamerSettings
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,12 @@ class CommandTarget(Protocol):
     def simulate(self, user: str, event_type: str, fields: Any) -> Data: ...
 
     def set_watch(self, user: str, on: bool) -> Data: ...
+
+    def set_goals(self, user: str, targets: Mapping[str, int]) -> Data: ...
+
+    def reset_goals(self, user: str, goal: str) -> Data: ...
+
+    def reset_leaderboard(self, user: str) -> Data: ...
 
 
 # Publishes one (non-retained) response: (topic, body).
@@ -201,6 +207,9 @@ class CommandRouter:
             "streamer/watch": self._streamer_watch,
             "chat/send": self._chat_send,
             "simulate": self._simulate,
+            "goals/set": self._goals_set,
+            "goals/reset": self._goals_reset,
+            "leaderboard/reset": self._leaderboard_reset,
         }
 
     @property
@@ -277,21 +286,37 @@ class CommandRouter:
         self._publish(topic, body)
 
     async def _streamer_command(self, user: str, rest: str, payload: bytes) -> None:
-        """``<user>/chat/send``, ``<user>/watch/set``, ``<user>/reconnect``; answered like the
-        equivalent request (chat/send, streamer/watch, streamer/reconnect)."""
+        """``<user>/chat/send``, ``<user>/watch/set``, ``<user>/reconnect``,
+        ``<user>/goals/set``, ``<user>/goals/reset``, ``<user>/leaderboard/reset``; answered
+        like the equivalent request (chat/send, streamer/watch, streamer/reconnect, …)."""
         command = {"chat/send": "chat/send", "watch/set": "streamer/watch",
-                   "reconnect": "streamer/reconnect"}.get(rest)  # fmt: skip
+                   "reconnect": "streamer/reconnect", "goals/set": "goals/set",
+                   "goals/reset": "goals/reset",
+                   "leaderboard/reset": "leaderboard/reset"}.get(rest)  # fmt: skip
         if command is None:
             return  # our own published topics (state, live…) are not commands
         if command == "chat/send":
             data = self._chat_payload(payload)
-            if data is None:
-                return
         elif command == "streamer/watch":
             data = {"watch": payload.decode("utf-8", "replace")}
+        elif command in ("goals/set", "goals/reset"):
+            data = self._object_payload(command, payload)
         else:
             data = {}
-        await self._dispatch(command, {**data, "user": user})
+        if data is not None:
+            await self._dispatch(command, {**data, "user": user})
+
+    def _object_payload(self, command: str, payload: bytes) -> Data | None:
+        """A JSON object; a bare value is the request's one main field (goals/reset: goal)."""
+        try:
+            data = parse_payload(payload)
+        except CommandError as exc:
+            self._refuse(command, str(exc), None)
+            return None
+        if "value" in data and command == "goals/reset":
+            data.setdefault("goal", data.pop("value"))
+        data.pop("user", None)  # the topic names the streamer
+        return data
 
     def _chat_payload(self, payload: bytes) -> Data | None:
         """Text, or ``{"message", "transaction"?}``; JSON that is not an object is refused."""
@@ -328,6 +353,29 @@ class CommandRouter:
         if problems:
             raise CommandError(problems_text(problems))
         return await self.target.send_chat(request.user, request.message)
+
+    async def _goals_set(self, data: Data) -> Data:
+        user = _checked_user(data)
+        fields = {k: v for k, v in data.items() if k != "user"}
+        if not fields or "value" in fields:  # a bare value names no goal
+            raise CommandError(
+                'expected the goals to set, e.g. {"likes": 10000, "diamonds": 500} (0 = none)'
+            )
+        goals, problems = parse(node_of(GoalSettings), fields)  # as the `goals:` key
+        if problems:
+            raise CommandError(problems_text(problems))
+        return self.target.set_goals(user, {name: getattr(goals, name) for name in fields})
+
+    async def _goals_reset(self, data: Data) -> Data:
+        if "user" not in data and "value" in data:
+            data["user"] = data.pop("value")
+        request, problems = parse(node_of(limits.GoalsResetRequest), data)
+        if problems:
+            raise CommandError(problems_text(problems))
+        return self.target.reset_goals(request.user, request.goal)
+
+    async def _leaderboard_reset(self, data: Data) -> Data:
+        return self.target.reset_leaderboard(_checked_user(data))
 
     async def _simulate(self, data: Data) -> Data:
         event_type = data.pop("type", None)

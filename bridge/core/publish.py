@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from bridge.core.goals import Leaderboard, StreamGoals, totals_of
 from bridge.core.state import StreamerState, iso_utc
 from bridge.events import (
     Event,
@@ -68,6 +69,8 @@ class Sink(Protocol):
 BridgeEventFn = Callable[[str, dict[str, Any]], None]
 # (streamer, published event dict): the hook of bridge.actions.
 EventHookFn = Callable[[str, dict[str, Any]], None]
+# StreamGoals.snapshot() whenever it changed (the runtime store keeps it across restarts).
+GoalsHookFn = Callable[[dict[str, Any]], None]
 
 
 def event_payload(event: Event, streamer: str, *, simulated: bool = False) -> dict[str, Any]:
@@ -93,7 +96,10 @@ class StreamerPublisher:
         *,
         bridge_event: BridgeEventFn,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
         on_event: EventHookFn | None = None,
+        goals: StreamGoals | None = None,
+        on_goals: GoalsHookFn | None = None,
     ) -> None:
         self.sink = sink
         self.topics = topics
@@ -105,6 +111,13 @@ class StreamerPublisher:
         # Direct actions (bridge.actions): sees every published event dict and viewer counts.
         self._on_event = on_event
         self._clock = clock
+        self._wall = wall_clock
+        # Stream goals and top gifters: derived from self.state, published with it.
+        self.goals = goals or StreamGoals(settings.goals.targets())
+        self.leaderboard = Leaderboard(settings.leaderboard_size)
+        self._on_goals = on_goals
+        self._last_goals: dict[str, Any] | None = None
+        self._board_version = -1
         self._dirty = False
         self._last_state_at = float("-inf")
         self._last_viewers: int | None = None
@@ -119,6 +132,7 @@ class StreamerPublisher:
         self._publish_live()
         self._publish_viewers(force=True)
         self._publish_state()
+        self._publish_progress(force=True)
 
     def set_watch(self, on: bool) -> None:
         self.sink.set_state(self.topics.watch_state, "ON" if on else "OFF")
@@ -151,6 +165,9 @@ class StreamerPublisher:
         self.state.live = True
         self.state.viewers = max(viewers, 0)
         self.state.raise_likes(likes)
+        self.goals.start(room_id)
+        self.leaderboard.start(room_id)
+        self._save_goals()
         self._bridge_event(
             "stream_started",
             {"streamer": self.settings.user, "room_id": str(room_id), "title": title},
@@ -158,6 +175,7 @@ class StreamerPublisher:
         self._publish_live()
         self._publish_viewers()
         self._publish_state()
+        self._check_goals(None, simulated=False)  # joined late: a goal may be met already
 
     def stream_ended(self, reason: str) -> None:
         was_live = self.state.live
@@ -205,8 +223,20 @@ class StreamerPublisher:
         if _changed(snapshot, self._last_state):
             self._last_state = snapshot
             self.sink.set_state(self.topics.state, snapshot)
+        self._publish_progress()
         self._dirty = False
         self._last_state_at = self._clock()
+
+    def _publish_progress(self, *, force: bool = False) -> None:
+        """Goals and leaderboard, when they changed (throttled with the state JSON)."""
+        goals = self.goals.to_dict(totals_of(self.state))
+        if force or goals != self._last_goals:
+            self._last_goals = goals
+            self.sink.set_state(self.topics.goals, goals)
+        board = self.leaderboard
+        if board.size > 0 and (force or board.version != self._board_version):
+            self._board_version = board.version
+            self.sink.set_state(self.topics.leaderboard, board.to_dict())
 
     def _publish_live(self) -> None:
         self.sink.set_state(self.topics.live, "ON" if self.state.live else "OFF")
@@ -222,6 +252,7 @@ class StreamerPublisher:
         for event in events:
             try:
                 self._one(event, simulated)
+                self._progress(event, simulated)
             except (TopicError, ValueError, TypeError):
                 # One bad event (an unexpected topic, a non-JSON value) must not stop the rest.
                 log.exception("%s: cannot publish %s event", self.settings.user, event.topic)
@@ -246,6 +277,60 @@ class StreamerPublisher:
         self.published += 1
         if self._on_event is not None:
             self._on_event(self.settings.user, payload)
+
+    # ---------------------------------------------------------------- goals, leaderboard
+
+    def _progress(self, event: Event, simulated: bool) -> None:
+        """After the event went out: the leaderboard, and a goal it may have completed."""
+        if isinstance(event, GiftEvent) and event.final:
+            self.leaderboard.add(event.user, event.diamonds, event.count)
+        self._check_goals(event, simulated=simulated)
+
+    def _check_goals(self, event: Event | None, *, simulated: bool) -> None:
+        if not self.goals.waiting:
+            return
+        totals = totals_of(self.state)
+        reached = self.goals.check(totals, self._wall())
+        if not reached:
+            return
+        user = event.user if event is not None else None
+        for name in reached:
+            log.info("%s: %s goal reached", self.settings.user, name)
+            payload = self.goals.event(name, totals, user)
+            payload["streamer"] = self.settings.user
+            if simulated:
+                payload["simulated"] = True
+            self.sink.publish_event(self.topics.goal_event, payload)
+        self._publish_progress()  # at once: 100 % arrives with the event
+        self._save_goals()
+
+    def set_goals(self, targets: dict[str, int]) -> None:
+        """New targets (the names given); a changed goal may be reached at once."""
+        if self.goals.set_targets(targets):
+            self._save_goals()
+            self._check_goals(None, simulated=False)
+            self._publish_progress()
+
+    def reset_goals(self, names: Sequence[str]) -> None:
+        self.goals.reset(names, totals_of(self.state))
+        self._save_goals()
+        self._publish_progress()
+
+    def reset_leaderboard(self) -> None:
+        self.leaderboard.start(self.leaderboard.room_id)
+        self._publish_progress()
+
+    def resize_leaderboard(self, size: int) -> None:
+        if size == self.leaderboard.size:
+            return
+        self.leaderboard.resize(size)
+        if size == 0:
+            self.sink.set_state(self.topics.leaderboard, None)  # no board: none retained
+        self._publish_progress()
+
+    def _save_goals(self) -> None:
+        if self._on_goals is not None:
+            self._on_goals(self.goals.snapshot())
 
     def _count(self, event: Event) -> None:
         """Fold the event into the per-stream totals of the retained state."""

@@ -27,8 +27,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from bridge.mqtt.topics import Topics, check_topic
+from bridge.mqtt.topics import StreamerTopics, Topics, check_topic
 from bridge.settings.mqtt import HomeAssistantSettings
+from bridge.settings.streamer import GOAL_MAX
 
 if TYPE_CHECKING:  # types only: bridge.mqtt must not depend on bridge.core at run time
     from bridge.settings.streamer import StreamerSettings
@@ -57,9 +58,18 @@ EVENT_ENTITIES: tuple[str, ...] = ("gift", "follow", "share", "subscribe", "chat
 # (tiktok_<user>_<key>[_<instance>]), so no key may start or end with "<another key>_":
 # user "x" + key "chat_send" would equal user "x" + key "chat" + instance "send".
 # tests/mqtt/test_discovery.py checks it.
+# Goal entities, per goal of bridge.settings.streamer.GOALS: (number key, progress sensor
+# key, name, icon). Singular keys: "likes_goal" would start with the key "likes".
+GOAL_ENTITIES: dict[str, tuple[str, str, str, str]] = {
+    "likes": ("like_goal", "like_progress", "Like goal", "mdi:heart"),
+    "diamonds": ("diamond_goal", "diamond_progress", "Diamond goal", "mdi:diamond-stone"),
+    "follows": ("follower_goal", "follower_progress", "Follow goal", "mdi:account-plus"),
+}
 STREAMER_KEYS: tuple[str, ...] = (
     "live", "viewers", "likes", "diamonds", "follows", "shares",
     *EVENT_ENTITIES, "send_message", "watching", "reconnect", "status",
+    *(key for number, progress, _, _ in GOAL_ENTITIES.values() for key in (number, progress)),
+    "goal_reached", "reset_goals", "top_gifters", "reset_leaderboard",
 )  # fmt: skip
 BRIDGE_KEYS: tuple[str, ...] = ("connection", "version", "streamers", "restart_required", "health")
 
@@ -219,6 +229,9 @@ def streamer_device(
         # what the Status sensor's reason names, retry now instead of after the back-off.
         availability=_availability(topics.bridge_state),
     )  # fmt: skip
+    components.update(_goal_entities(entity, st))
+    if settings.leaderboard_size > 0:
+        components.update(_leaderboard_entities(entity, st))
     components["status"] = entity(
         "status", "sensor", "Status", entity_category="diagnostic", icon="mdi:connection",
         state_topic=st.state, value_template="{{ value_json.status }}",
@@ -265,6 +278,82 @@ def _event_entities(
             options["enabled_by_default"] = ha.chat_event_enabled_by_default
         out[topic] = entity(topic, "event", topic.capitalize(), **options)
     return out
+
+
+def _goal_entities(
+    entity: Callable[..., dict[str, Any]], st: StreamerTopics
+) -> dict[str, dict[str, Any]]:
+    """Per goal a number (the target; 0 = none) and a progress sensor (percent, with the
+    goal JSON as attributes); one event entity that fires when a goal is reached."""
+    out: dict[str, dict[str, Any]] = {}
+    for goal, (number, progress, name, icon) in GOAL_ENTITIES.items():
+        out[number] = entity(
+            number,
+            "number",
+            name,
+            entity_category="config",
+            icon=icon,
+            state_topic=st.goals,
+            value_template=f"{{{{ value_json.{goal}.target }}}}",
+            command_topic=st.goals_set,
+            command_template=f'{{"{goal}": {{{{ value | int }}}}}}',
+            min=0,
+            max=GOAL_MAX,
+            step=1,
+            mode="box",
+            qos=1,
+        )
+        out[progress] = entity(
+            progress,
+            "sensor",
+            f"{name} progress",
+            icon="mdi:progress-check",
+            state_class="measurement",
+            unit_of_measurement="%",
+            state_topic=st.goals,
+            # "None" (no target) is HA's unknown
+            value_template=f"{{{{ value_json.{goal}.percent }}}}",
+            json_attributes_topic=st.goals,
+            json_attributes_template=f"{{{{ value_json.{goal} | tojson }}}}",
+        )
+    out["goal_reached"] = entity(
+        "goal_reached",
+        "event",
+        "Goal reached",
+        icon="mdi:flag-checkered",
+        event_types=list(GOAL_ENTITIES),
+        state_topic=st.goal_event,
+    )
+    out["reset_goals"] = entity(
+        "reset_goals",
+        "button",
+        "Reset goals",
+        entity_category="config",
+        icon="mdi:restart",
+        command_topic=st.goals_reset,
+        payload_press="all",
+        qos=1,
+    )
+    return out
+
+
+def _leaderboard_entities(
+    entity: Callable[..., dict[str, Any]], st: StreamerTopics
+) -> dict[str, dict[str, Any]]:
+    """The top gifter as the state (cut: a state holds at most 255 characters), the whole
+    board (room_id, top) as attributes."""
+    return {
+        "top_gifters": entity(
+            "top_gifters", "sensor", "Top gifters", icon="mdi:podium-gold",
+            state_topic=st.leaderboard,
+            value_template="{{ value_json.top[0].nickname[:100] if value_json.top else None }}",
+            json_attributes_topic=st.leaderboard,
+        ),
+        "reset_leaderboard": entity(
+            "reset_leaderboard", "button", "Reset top gifters", entity_category="config",
+            icon="mdi:restart", command_topic=st.leaderboard_reset, payload_press="PRESS", qos=1,
+        ),
+    }  # fmt: skip
 
 
 def _event_types(topic: str, settings: StreamerSettings) -> list[str]:
@@ -596,4 +685,10 @@ _STREAMER_PLATFORMS: dict[str, str] = {
     "watching": "switch",
     "reconnect": "button",
     "status": "sensor",
+    **{number: "number" for number, _, _, _ in GOAL_ENTITIES.values()},
+    **{progress: "sensor" for _, progress, _, _ in GOAL_ENTITIES.values()},
+    "goal_reached": "event",
+    "reset_goals": "button",
+    "top_gifters": "sensor",
+    "reset_leaderboard": "button",
 }

@@ -129,6 +129,18 @@ class StreamerTopics:
     def gift_progress(self) -> str:
         return self.event("gift/progress")
 
+    @property
+    def goals(self) -> str:  # retained JSON: progress of the stream goals
+        return self._sub("goals")
+
+    @property
+    def goal_event(self) -> str:  # a goal was reached (not retained)
+        return self.event("goal")
+
+    @property
+    def leaderboard(self) -> str:  # retained JSON: top gifters of the stream
+        return self._sub("leaderboard")
+
     def event(self, event_topic: str) -> str:
         """``<base>/<user>/<event-topic>``; `event_topic` is an Event class's fixed topic."""
         topic = self._events.get(event_topic)
@@ -151,8 +163,27 @@ class StreamerTopics:
         return self._sub("reconnect")
 
     @property
+    def goals_set(self) -> str:
+        return self._sub("goals/set")
+
+    @property
+    def goals_reset(self) -> str:
+        return self._sub("goals/reset")
+
+    @property
+    def leaderboard_reset(self) -> str:
+        return self._sub("leaderboard/reset")
+
+    @property
     def commands(self) -> tuple[str, ...]:
-        return (self.watch_set, self.chat_send, self.reconnect)
+        return (
+            self.watch_set,
+            self.chat_send,
+            self.reconnect,
+            self.goals_set,
+            self.goals_reset,
+            self.leaderboard_reset,
+        )
 
 
 class Topics:

@@ -12,6 +12,7 @@ from typing import Any, Final, Literal
 from bridge.settings.declare import section, setting
 from bridge.settings.names import USER_DOC, USER_PATTERN, normalise_user, user_problem
 from bridge.settings.schema import Id
+from bridge.settings.streamer import GoalName
 
 # The request envelope (bridge.core.commands).
 MAX_TRANSACTION_CHARS: Final = 256  # `transaction` is echoed in the response
@@ -45,6 +46,24 @@ class ChatSendRequest:
         max_length=MAX_CHAT_CHARS,
         numbers=False,  # 42 or true is not a message: send "42"
         controls=True,
+    )
+
+
+@section(
+    "`bridge/request/goals/reset` and `<base_topic>/<user>/goals/reset`: the progress of a "
+    "goal starts over from now (the target stays)."
+)
+class GoalsResetRequest:
+    user: str = setting(
+        doc="The streamer (as in `streamers[].user`).",
+        normalize=normalise_user,
+        max_length=64,
+        pattern=USER_PATTERN,
+        pattern_doc=USER_DOC,
+        rule=user_problem,
+    )
+    goal: Literal["all", GoalName] = setting(
+        default="all", doc="The goal to start over; `all` for every goal."
     )
 
 

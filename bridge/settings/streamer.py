@@ -34,6 +34,13 @@ class GiftTier:
     min_diamonds: int  # total diamonds of the (finished) gift >= this
 
 
+# Per-stream goals, named after the StreamerState counters they follow (bridge.core.goals).
+GoalName = Literal["likes", "diamonds", "follows"]
+GOALS: tuple[str, ...] = get_args(GoalName)
+# A record stream gathers some hundreds of millions of likes; a target is a plain integer.
+GOAL_MAX = 10**12
+MAX_LEADERBOARD = 50  # top gifters published (the HA sensor's attributes stay small)
+
 DEFAULT_GIFT_TIERS: tuple[GiftTier, ...] = (
     GiftTier("gift_small", 1),
     GiftTier("gift_medium", 100),
@@ -73,6 +80,34 @@ class ChatSendSettings:
     max_length: int = setting(
         default=150, doc="Longer messages are refused.", minimum=1, maximum=500
     )
+
+
+@section(
+    "Goals for each stream, 0 = none. Progress is published on `<base_topic>/<user>/goals` "
+    "and a `goal` event when one is reached; everything starts over when a new stream "
+    "begins. Home Assistant gets a number entity per goal to change it; a target changed "
+    "that way (or with `goals/set`) is kept across restarts until this value is edited.",
+    restart=False,
+)
+class GoalSettings:
+    likes: int = setting(
+        default=0,
+        doc="Likes this stream (the room's like total, as `state.likes`).",
+        minimum=0,
+        maximum=GOAL_MAX,
+    )
+    diamonds: int = setting(
+        default=0,
+        doc="Diamonds of finished gifts this stream (as `state.diamonds`).",
+        minimum=0,
+        maximum=GOAL_MAX,
+    )
+    follows: int = setting(
+        default=0, doc="New follows this stream (as `state.follows`).", minimum=0, maximum=GOAL_MAX
+    )
+
+    def targets(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in GOALS}
 
 
 def _streamer_rules(
@@ -185,6 +220,14 @@ class StreamerSettings:
         maximum=60_000,
     )
     chat_send: ChatSendSettings = setting(default_factory=ChatSendSettings)
+    goals: GoalSettings = setting(default_factory=GoalSettings)
+    leaderboard_size: int = setting(
+        default=10,
+        doc="Top gifters of the current stream (by diamonds) published on "
+        "`<base_topic>/<user>/leaderboard`; 0 = no leaderboard.",
+        minimum=0,
+        maximum=MAX_LEADERBOARD,
+    )
 
     @property
     def like_window_s(self) -> float:

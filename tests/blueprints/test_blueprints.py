@@ -24,7 +24,7 @@ from bridge.mqtt.discovery import DEFAULT_BASE_TOPIC, streamer_device
 from bridge.mqtt.topics import Topics
 from bridge.service.addon import normalize_user
 from bridge.settings.mqtt import HomeAssistantSettings
-from bridge.settings.streamer import StreamerSettings
+from bridge.settings.streamer import GOALS, StreamerSettings
 from tests.helpers.paths import REPO
 
 FOLDER = REPO / "blueprints" / "automation" / "tiktok2mqtt"
@@ -53,6 +53,7 @@ USES: dict[str, tuple[dict[str, tuple[str, str]], str | None]] = {
     "on_air_lamp.yaml": ({"live_sensor": ("live", "binary_sensor")}, None),
     "chat_command_tts.yaml": ({}, "chat"),
     "like_goal_scene.yaml": ({"counter": ("likes", "sensor")}, None),
+    "goal_reached_scene.yaml": ({"goal_event": ("goal_reached", "event")}, "goal"),
 }
 
 
@@ -93,7 +94,7 @@ def discovered() -> dict[str, dict[str, Any]]:
     return device.components
 
 
-def test_the_four_blueprints_are_there() -> None:
+def test_the_blueprints_are_there() -> None:
     assert [p.name for p in FILES] == sorted(USES)
 
 
@@ -125,7 +126,8 @@ def check_default(kind: str, options: dict[str, Any], default: Any, name: str) -
         assert options.get("min", default) <= default <= options.get("max", default), name
     elif kind == "select":
         values = [o["value"] if isinstance(o, dict) else o for o in options["options"]]
-        assert default in values, name
+        chosen = default if options.get("multiple") else [default]
+        assert isinstance(chosen, list) and set(chosen) <= set(values), name
     elif kind == "color_rgb":
         assert len(default) == 3 and all(0 <= c <= 255 for c in default), name
     elif kind == "text":
@@ -169,6 +171,11 @@ def test_counters_and_live_have_what_the_blueprints_assume() -> None:
     for key in ("likes", "diamonds", "follows", "shares"):
         assert components[key]["state_class"] == "total_increasing"
         assert components[key]["value_template"] == f"{{{{ value_json.{key} }}}}"
+    # goal reached: one event type per goal, the names the goal selector offers
+    data = load(FOLDER / "goal_reached_scene.yaml")
+    offered = [o["value"] for o in data["blueprint"]["input"]["goals"]["selector"]["select"][
+        "options"]]  # fmt: skip
+    assert components["goal_reached"]["event_types"] == offered == list(GOALS)
     # on-air lamp: on/off
     assert components["live"]["platform"] == "binary_sensor"
     assert components["live"]["device_class"] == "running"

@@ -277,6 +277,6 @@ async def test_viewer_controlled_strings_never_become_topics(
     fixed = {
         "bridge/state", "bridge/info", "bridge/health", "bridge/event", "alice/availability",
         "alice/live", "alice/viewers", "alice/state", "alice/watch/state", "alice/chat",
-        "alice/gift", "alice/stream",
+        "alice/gift", "alice/stream", "alice/goals", "alice/leaderboard",
     }  # fmt: skip
     assert {x.topic.removeprefix("tiktok/") for x in rec.messages} <= fixed

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -43,3 +43,12 @@ async def home_assistant(
         yield ha
     finally:
         await asyncio.shield(ha.stop())
+
+
+@pytest.fixture
+def daemon_log(tmp_path: Path) -> Iterator[Path]:
+    """Where a test's daemon writes its log; printed (shown when the test failed)."""
+    path = tmp_path / "daemon.log"
+    yield path
+    if path.exists():
+        print(path.read_text(errors="replace")[-6000:])

@@ -86,6 +86,10 @@ EXTRA_INTEGRATIONS = (
     "http", "api", "auth", "onboarding", "config", "mqtt", "automation", "script",
     "blueprint", "template", "input_boolean", "input_number", "input_text", "input_select",
     "input_button", "counter", "timer", "light", "switch", "notify", "event",
+    # the blueprints' end-to-end test: scenes, and TTS through an offline engine entity
+    # (google_translate only reaches the internet when audio is fetched) to a universal
+    # media player whose play_media is a script
+    "scene", "tts", "media_player", "universal", "google_translate", "persistent_notification",
 )  # fmt: skip
 POLL_S = 0.25  # waiting on HA's state is polling its REST API, gently
 
@@ -739,6 +743,21 @@ class HomeAssistant:
         if self._ws is not None:
             await self._ws.close()
             self._ws = None
+
+    async def add_config_entry(self, handler: str, user_input: Mapping[str, Any]) -> str:
+        """An integration set up through its config flow (one form step); its entry id."""
+        flow = await self.rest("POST", "/api/config/config_entries/flow", {"handler": handler})
+        if flow.get("type") == "form":
+            flow = await self.rest(
+                "POST", f"/api/config/config_entries/flow/{flow['flow_id']}", dict(user_input)
+            )
+        if flow.get("type") != "create_entry":
+            raise HarnessError(f"{handler} config flow made no entry: {flow}")
+        return str(flow["result"]["entry_id"])
+
+    async def notifications(self) -> list[dict[str, Any]]:
+        """The persistent notifications HA shows now."""
+        return list(await self.ws({"type": "persistent_notification/get"}))
 
     async def entity_registry(self) -> list[dict[str, Any]]:
         return list(await self.ws({"type": "config/entity_registry/list"}))

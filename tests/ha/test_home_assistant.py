@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -88,13 +87,13 @@ STREAMER = f"""\
 LAMPS = ("studio_lamp", "on_air_lamp")  # what the example automations switch
 
 
-async def add_test_lamps(broker: Mosquitto) -> None:
-    """Two MQTT (JSON schema) lights, so the examples' light actions really run and their
-    commands can be checked on the broker."""
+async def add_test_lamps(broker: Mosquitto, lamps: tuple[str, ...] = LAMPS) -> None:
+    """MQTT (JSON schema) lights, so the examples' light actions really run and their
+    commands can be checked on the broker (``test/<lamp>/set``)."""
     import aiomqtt
 
     async with aiomqtt.Client(broker.host, broker.port) as client:
-        for lamp in LAMPS:
+        for lamp in lamps:
             config = {
                 "name": lamp.replace("_", " ").capitalize(),
                 "unique_id": f"ha_e2e_{lamp}",
@@ -126,14 +125,6 @@ class Daemon:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(10)
-
-
-@pytest.fixture
-def daemon_log(tmp_path: Path) -> Iterator[Path]:
-    path = tmp_path / "daemon.log"
-    yield path
-    if path.exists():  # shown by pytest only when the test failed
-        print(path.read_text(errors="replace")[-6000:])
 
 
 def example_automations() -> list[dict[str, Any]]:

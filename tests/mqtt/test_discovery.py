@@ -12,6 +12,7 @@ import pytest
 from bridge import __version__
 from bridge.mqtt.discovery import (
     BRIDGE_KEYS,
+    GOAL_ENTITIES,
     ORIGIN_NAME,
     STREAMER_KEYS,
     DiscoveryPublisher,
@@ -23,7 +24,13 @@ from bridge.mqtt.discovery import (
 )
 from bridge.mqtt.topics import Topics
 from bridge.settings.mqtt import HomeAssistantSettings
-from bridge.settings.streamer import ChatSendSettings, GiftTier, StreamerSettings
+from bridge.settings.streamer import (
+    GOAL_MAX,
+    GOALS,
+    ChatSendSettings,
+    GiftTier,
+    StreamerSettings,
+)
 from tests.helpers.mosquitto import Mosquitto, MqttRecorder
 from tests.mqtt.conftest import MakeSink, settings_for
 
@@ -59,6 +66,10 @@ def test_streamer_device_payload_has_every_entity_with_the_documented_options() 
         "follows": "sensor", "shares": "sensor", "gift": "event", "follow": "event",
         "share": "event", "subscribe": "event", "chat": "event", "watching": "switch",
         "reconnect": "button", "status": "sensor",
+        "like_goal": "number", "diamond_goal": "number", "follower_goal": "number",
+        "like_progress": "sensor", "diamond_progress": "sensor", "follower_progress": "sensor",
+        "goal_reached": "event", "reset_goals": "button", "top_gifters": "sensor",
+        "reset_leaderboard": "button",
     }  # fmt: skip
     assert cmps["live"]["device_class"] == "running"
     assert (cmps["live"]["payload_on"], cmps["live"]["payload_off"]) == ("ON", "OFF")
@@ -79,6 +90,35 @@ def test_streamer_device_payload_has_every_entity_with_the_documented_options() 
     assert "send_message" not in cmps  # chat sending is off by default
 
 
+def test_goal_and_leaderboard_entities_read_and_command_the_goal_topics() -> None:
+    cmps = device_payload(StreamerSettings("demo_streamer"))["cmps"]
+    assert set(GOAL_ENTITIES) == set(GOALS)  # one number and one sensor per goal
+    for goal, (number, progress, _, _) in GOAL_ENTITIES.items():
+        target = cmps[number]
+        assert target["state_topic"] == "tiktok/demo_streamer/goals"
+        assert target["value_template"] == f"{{{{ value_json.{goal}.target }}}}"
+        assert target["command_topic"] == "tiktok/demo_streamer/goals/set"
+        # HA renders the template with the number; the bridge reads {"likes": 1000}.
+        rendered = target["command_template"].replace("{{ value | int }}", "1000")
+        assert json.loads(rendered) == {goal: 1000}
+        assert (target["min"], target["max"], target["step"]) == (0, GOAL_MAX, 1)
+        assert target["entity_category"] == "config"
+        sensor = cmps[progress]
+        assert sensor["unit_of_measurement"] == "%"
+        assert sensor["value_template"] == f"{{{{ value_json.{goal}.percent }}}}"
+        assert sensor["json_attributes_topic"] == "tiktok/demo_streamer/goals"
+    assert cmps["goal_reached"]["event_types"] == ["likes", "diamonds", "follows"]
+    assert cmps["goal_reached"]["state_topic"] == "tiktok/demo_streamer/goal"
+    assert cmps["reset_goals"]["command_topic"] == "tiktok/demo_streamer/goals/reset"
+    assert cmps["top_gifters"]["state_topic"] == "tiktok/demo_streamer/leaderboard"
+    assert cmps["top_gifters"]["json_attributes_topic"] == "tiktok/demo_streamer/leaderboard"
+    assert cmps["reset_leaderboard"]["command_topic"] == "tiktok/demo_streamer/leaderboard/reset"
+    # No leaderboard configured: no entities for it.
+    off = device_payload(StreamerSettings("demo_streamer", leaderboard_size=0))["cmps"]
+    assert "top_gifters" not in off and "reset_leaderboard" not in off
+    assert "like_goal" in off
+
+
 def test_gift_event_types_follow_the_configured_tiers_and_chat_send_adds_notify() -> None:
     tiers = (GiftTier("gift_tiny", 1), GiftTier("gift_huge", 5000))
     settings = StreamerSettings(
@@ -96,7 +136,8 @@ def test_gift_event_types_follow_the_configured_tiers_and_chat_send_adds_notify(
 def test_event_entities_only_for_enabled_events_and_chat_enabled_by_option() -> None:
     ha = HomeAssistantSettings(chat_event_enabled_by_default=True)
     cmps = device_payload(StreamerSettings("demo", events=("gift", "chat")), ha)["cmps"]
-    assert {k for k, c in cmps.items() if c["p"] == "event"} == {"gift", "chat"}
+    # goal_reached is the bridge's own event, not a TikTok event topic: always there
+    assert {k for k, c in cmps.items() if c["p"] == "event"} == {"gift", "chat", "goal_reached"}
     assert cmps["chat"]["enabled_by_default"] is True
 
 

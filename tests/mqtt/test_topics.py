@@ -81,7 +81,13 @@ def test_streamer_topics_with_multi_level_base() -> None:
     assert s.gift_progress == "home/tiktok/ali.ce_1-x/gift/progress"
     assert s.event("gift") == "home/tiktok/ali.ce_1-x/gift"
     assert s.event("event/unknown") == "home/tiktok/ali.ce_1-x/event/unknown"
-    assert s.commands == (s.watch_set, s.chat_send, s.reconnect)
+    assert s.goals == "home/tiktok/ali.ce_1-x/goals"
+    assert s.goal_event == "home/tiktok/ali.ce_1-x/goal"
+    assert s.leaderboard == "home/tiktok/ali.ce_1-x/leaderboard"
+    assert s.commands == (
+        s.watch_set, s.chat_send, s.reconnect, "home/tiktok/ali.ce_1-x/goals/set",
+        "home/tiktok/ali.ce_1-x/goals/reset", "home/tiktok/ali.ce_1-x/leaderboard/reset",
+    )  # fmt: skip
     assert all(check_topic(topic) for topic in (s.availability, s.event("chat")))
 
 
