@@ -11,9 +11,15 @@ per minute (`cap`), payload size (`payload_too_large`), dry run (`dry_run`), the
 queue (`queue_full`, `coalesced`, `busy`). Every firing is reported exactly once on
 `<base>/bridge/event` as {"type": "action", ...}.
 
-A firing runs as a plan of timed publishes on its device's worker task. A "then" publish is
-armed as soon as its "on" went out; however the plan ends (kill switch, shutdown, replaced in
-coalesce mode) every armed "off" is still published: lights must not stay on.
+A firing runs as a plan of timed publishes on its device's worker task. A device is busy
+from the moment a firing is handed to it until its worker finds nothing more to run; all
+state changes (start, queue, stop) happen synchronously in the caller, so no firing the
+checks accepted can fall between "handed over" and "picked up". A "then" publish is armed
+as soon as its "on" went out; however the plan ends (kill switch, shutdown) every armed
+"off" is still published: lights must not stay on.
+
+Time comes from `clock` (cooldowns, the cap, plan offsets) and `sleep`: both injectable, so
+tests can run plans on virtual time.
 """
 
 from __future__ import annotations
@@ -22,14 +28,14 @@ import asyncio
 import logging
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from bridge.actions.match import StreamCounters, command_rejected, match, observe
 from bridge.actions.rules import Action, ActionsSettings, QueueSettings, Rule
 from bridge.mqtt.payloads import PayloadLike
-from bridge.mqtt.topics import TopicError, Topics, check_topic
+from bridge.mqtt.topics import Topics, check_topic
 
 __all__ = ["ActionEngine", "Sink"]
 
@@ -73,8 +79,13 @@ class _Job:
     streamer: str
     trigger: dict[str, Any]
     steps: list[_Step]
+    start: float = 0.0  # clock() when it started; step offsets count from here
     sent: set[int] = field(default_factory=set)
-    reported: bool = False
+    finished: bool = False  # every step sent, or stopped with its armed offs sent
+
+    @property
+    def done(self) -> bool:
+        return len(self.sent) == len(self.steps)
 
 
 @dataclass(slots=True)
@@ -82,13 +93,12 @@ class _Device:
     name: str
     queue: QueueSettings
     waiting: deque[_Job] = field(default_factory=deque)
-    running: _Job | None = None
-    task: asyncio.Task[None] | None = None
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    running: _Job | None = None  # set from the moment a job is handed over until it ends
+    task: asyncio.Task[None] | None = None  # sends `running`'s later steps at their time
 
     @property
     def busy(self) -> bool:
-        return self.running is not None or bool(self.waiting)
+        return self.running is not None
 
 
 @dataclass(slots=True)
@@ -108,6 +118,7 @@ class ActionEngine:
         *,
         base_topic: str,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.settings = settings
         self.sink = sink
@@ -117,11 +128,13 @@ class ActionEngine:
         self.state_topic = check_topic(f"{base_topic}/actions/state")
         self.enabled = settings.enabled
         self._clock = clock
+        self._sleep = sleep
         self._stats = _Stats()
         self._last_fired: dict[str, float] = {}
         self._cap_window: deque[float] = deque()
         self._counters: dict[str, StreamCounters] = {}
         self._devices: dict[str, _Device] = {}
+        self._workers: set[asyncio.Task[None]] = set()  # incl. stopped ones still unwinding
         self._closed = False
 
     # ---------------------------------------------------------------- life cycle
@@ -133,7 +146,8 @@ class ActionEngine:
     async def close(self) -> None:
         """Stop every plan; armed "off" publishes go to the sink before it closes."""
         self._closed = True
-        await self._stop_all("shutdown")
+        self._stop_all("shutdown")
+        await asyncio.gather(*self._workers, return_exceptions=True)
 
     # ---------------------------------------------------------------- kill switch
 
@@ -159,26 +173,22 @@ class ActionEngine:
         self._publish_switch()
         log.warning("actions %s by kill switch", "enabled" if on else "DISABLED")
         if not on:
-            # Runs as a task: on_message is called from the sink's reader.
-            asyncio.get_running_loop().create_task(self._stop_all("disabled"))
+            self._stop_all("disabled")
 
     def _publish_switch(self) -> None:
         self.sink.set_state(self.state_topic, "ON" if self.enabled else "OFF")
 
-    async def _stop_all(self, reason: str) -> None:
-        cancelled: list[tuple[_Device, asyncio.Task[None]]] = []
+    def _stop_all(self, reason: str) -> None:
+        """Synchronously: waiting firings are reported skipped, running ones stopped with
+        their armed offs sent, every device left idle (a firing right after is served)."""
         for device in self._devices.values():
             while device.waiting:  # never started: nothing to turn off
                 self._report_skip(device.waiting.popleft(), reason)
+            job, device.running = device.running, None
+            if job is not None:
+                self._finish(job)
             if device.task is not None:
-                device.task.cancel()
-                cancelled.append((device, device.task))
-            elif device.running is not None:
-                self._report_skip(device.running, reason)
-                device.running = None
-        await asyncio.gather(*(task for _, task in cancelled), return_exceptions=True)
-        for device, task in cancelled:
-            if device.task is task:  # switched on again meanwhile: keep the new worker
+                device.task.cancel()  # it only unwinds now; the device is free already
                 device.task = None
 
     # ---------------------------------------------------------------- events
@@ -240,7 +250,8 @@ class ActionEngine:
         device = self._device(job.rule.device)
         mode, limit = device.queue.mode, device.queue.max
         if not device.busy:
-            device.running = job  # handed straight to the idle worker
+            self._start(device, job)
+            self._settle(device)
         elif mode == "drop":
             self._report_skip(job, "busy")
             return False
@@ -253,11 +264,6 @@ class ActionEngine:
         else:
             self._report_skip(job, "queue_full")
             return False
-        device.wake.set()
-        if device.task is None:
-            device.task = asyncio.get_running_loop().create_task(
-                self._worker(device), name=f"actions-{device.name}"
-            )
         return True
 
     def _device(self, name: str) -> _Device:
@@ -268,36 +274,58 @@ class ActionEngine:
 
     # ---------------------------------------------------------------- running plans
 
-    async def _worker(self, device: _Device) -> None:
-        while True:
-            if device.running is None:
-                while not device.waiting:
-                    device.wake.clear()
-                    await device.wake.wait()
-                device.running = device.waiting.popleft()
-            job = device.running
-            try:
-                self._stats.fired += 1
-                self._report(job)
-                await self._run(job)
-            finally:
-                # Cancelled (kill switch, shutdown) or done: armed offs always go out.
-                if not job.reported:  # cancelled before it started
-                    self._report_skip(job, "disabled" if not self.enabled else "shutdown")
-                self._send_armed_offs(job)
-                device.running = None
-
-    async def _run(self, job: _Job) -> None:
-        loop = asyncio.get_running_loop()
-        start = loop.time()
+    def _start(self, device: _Device, job: _Job) -> None:
+        """Hand `job` to the device: reported, and its first publishes sent, right now."""
+        device.running = job
+        job.start = self._clock()
+        self._stats.fired += 1
+        self._report(job)
         for index, step in enumerate(job.steps):
-            delay = start + step.at_s - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
+            if step.at_s > 0:
+                break
             self._send(step)
             job.sent.add(index)
 
-    def _send_armed_offs(self, job: _Job) -> None:
+    def _settle(self, device: _Device) -> None:
+        """Hand over from finished jobs to waiting ones; a job with steps still ahead gets
+        a worker task. Synchronous: a device is busy exactly while a plan is under way."""
+        while (job := device.running) is not None and job.done:
+            self._finish(job)
+            device.running = None
+            if device.waiting:
+                self._start(device, device.waiting.popleft())
+        if device.running is not None and device.task is None:
+            task = asyncio.get_running_loop().create_task(
+                self._worker(device, device.running), name=f"actions-{device.name}"
+            )
+            device.task = task
+            self._workers.add(task)
+            task.add_done_callback(self._workers.discard)
+
+    async def _worker(self, device: _Device, job: _Job) -> None:
+        """Sends the rest of `job` at its times, then settles the device and ends."""
+        try:
+            await self._run(job)
+        finally:
+            self._finish(job)  # cancelled (kill switch, shutdown): armed offs go out
+        device.task = None
+        self._settle(device)
+
+    async def _run(self, job: _Job) -> None:
+        for index, step in enumerate(job.steps):
+            if index in job.sent:
+                continue
+            delay = job.start + step.at_s - self._clock()
+            if delay > 0:
+                await self._sleep(delay)
+            self._send(step)
+            job.sent.add(index)
+
+    def _finish(self, job: _Job) -> None:
+        """Once per job: send every armed "off" that did not go out yet."""
+        if job.finished:
+            return
+        job.finished = True
         pending: dict[str, _Step] = {}
         for index, step in enumerate(job.steps):
             if index in job.sent or step.off_of is None or step.off_of not in job.sent:
@@ -306,7 +334,6 @@ class ActionEngine:
         for step in pending.values():
             self._send(step)
             self._stats.forced_offs += 1
-        job.sent.update(range(len(job.steps)))
 
     def _send(self, step: _Step) -> None:
         try:
@@ -318,7 +345,7 @@ class ActionEngine:
                     step.topic, step.payload, qos=step.qos, expires=step.off_of is None
                 )
             self._stats.published += 1
-        except (TopicError, ValueError):
+        except Exception:  # never let one publish leave the device busy for good
             log.exception("actions: cannot publish to %s", step.topic)
 
     # ---------------------------------------------------------------- observability
@@ -329,7 +356,6 @@ class ActionEngine:
     def _report(
         self, job: _Job, *, skipped: str | None = None, would_publish: list[Any] | None = None
     ) -> None:
-        job.reported = True
         if skipped is not None:
             self._stats.skipped[skipped] += 1
             log.debug("actions: %s skipped (%s)", job.rule.name, skipped)
@@ -359,7 +385,7 @@ class ActionEngine:
             "forced_offs": s.forced_offs,
             "rejected_args": s.rejected_args,
             "queued": sum(len(d.waiting) for d in self._devices.values()),
-            "running": sum(1 for d in self._devices.values() if d.running is not None),
+            "running": sum(1 for d in self._devices.values() if d.busy),
             "skipped": dict(s.skipped),
         }
 

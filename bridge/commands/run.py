@@ -15,6 +15,8 @@ import asyncio
 import contextlib
 import logging
 import os
+import stat
+from pathlib import Path
 
 from bridge.commands.check_config import print_invalid
 from bridge.config import Config, ConfigInvalid, load_config
@@ -25,6 +27,7 @@ from bridge.service.logging import (
     install_mqtt_log_handler,
     setup_logging,
 )
+from bridge.service.secrets import exposed_secret_files, secrets_in_text, url_secrets
 from bridge.service.signals import SignalHandlers
 from bridge.service.systemd import Notifier
 from bridge.settings.declare import secrets_in
@@ -57,9 +60,25 @@ def run(args: argparse.Namespace) -> int:
 
 def secrets_of(config: Config) -> list[str]:
     """Every configured secret, for the log redactor (never in logs, never on MQTT): what the
-    declaration marks secret, `!secret`/`!credential` values, proxy credentials (raw and
-    percent-decoded)."""
-    return list(dict.fromkeys(secrets_in(ROOT, config.document)))
+    declaration marks secret, `!secret`/`!credential` values, proxy credentials, and a proxy
+    URL itself with its Basic auth token. The redactor adds each one's other forms."""
+    found = list(secrets_in(ROOT, config.document))
+    if config.tiktok.proxy:
+        found += url_secrets(config.tiktok.proxy)
+    return list(dict.fromkeys(s for s in found if s))
+
+
+def warn_exposed_secret_files(config: Config) -> None:
+    """A warning for each file holding secrets that every user may read (start, reload)."""
+    if config.source is None:
+        return
+    for path in exposed_secret_files(Path(config.source), secrets_of(config)):
+        log.warning(
+            "%s holds secrets and is readable by every user (mode %s): chmod o-r %s",
+            path,
+            stat.filemode(path.stat().st_mode),
+            path,
+        )
 
 
 async def _daemon(config: Config, path: str) -> int:
@@ -74,6 +93,7 @@ async def _daemon(config: Config, path: str) -> int:
     signals.install()
     mqtt_log = install_mqtt_log_handler(config.logging, bridge.publish_log, redactor=redactor)
     log.info("tiktok2mqtt starting: %d streamer(s)", len(config.streamers))
+    warn_exposed_secret_files(config)
     main = asyncio.create_task(bridge.run(signals.shutdown), name="bridge")
     notifier.ready()
     notifier.start_watchdog()
@@ -102,12 +122,23 @@ async def _reload(bridge: Bridge, path: str, redactor: SecretRedactor) -> None:
         # Off the loop: the file may sit on a slow SD card.
         config = await asyncio.to_thread(load_config, path)
     except ConfigInvalid as exc:
+        # The new file's secrets were never registered: find them in its text first, so
+        # the problems (logged and published on bridge/logging) cannot echo one.
+        redactor.register(*await asyncio.to_thread(_secrets_in_file, path))
         problems = "; ".join(str(p) for p in exc.problems)
         log.error("reload refused, keeping the running configuration: %s", problems)
         return
     redactor.register(*secrets_of(config))
     setup_logging(config.logging, redactor=redactor)
+    warn_exposed_secret_files(config)
     await bridge.reload(config)
+
+
+def _secrets_in_file(path: str) -> list[str]:
+    try:
+        return secrets_in_text(Path(path).read_text(encoding="utf-8", errors="replace"))
+    except OSError:
+        return []
 
 
 async def _status_loop(notifier: Notifier, bridge: Bridge) -> None:

@@ -83,7 +83,7 @@ class Bridge:
                 self.topics,
                 config.homeassistant,
                 version=__version__,
-                mqtt=config.mqtt,
+                scan_stale=True,
                 republish=self.republish_states,
             )
         # Direct actions: rules → device publishes (docs/actions.md); None without rules.
@@ -377,8 +377,9 @@ class Bridge:
     # ---------------------------------------------------------------- bridge topics
 
     def _respond(self, topic: str, body: Data) -> None:
-        # QoS 1: a caller waiting for its transaction should not lose the answer.
-        self.sink.publish_event(topic, body, qos=1)
+        # QoS 1: a caller waiting for its transaction should not lose the answer. The
+        # response lane: a flood of commands never evicts a TikTok event.
+        self.sink.publish_response(topic, body, qos=1)
 
     def bridge_event(self, kind: str, data: dict[str, Any]) -> None:
         self.sink.publish_event(self.topics.bridge_event, {"type": kind, "data": data})
@@ -387,7 +388,8 @@ class Bridge:
 
     def publish_log(self, payload: Mapping[str, str]) -> None:
         """Callback of the service's MqttLogHandler (already redacted and rate limited)."""
-        self.sink.publish_event(self.topics.bridge_logging, dict(payload))
+        qos = self.config.mqtt.event_qos
+        self.sink.publish_response(self.topics.bridge_logging, dict(payload), qos=qos)
 
     def _publish_info(self) -> None:
         self.sink.set_state(self.topics.bridge_info, self.info())

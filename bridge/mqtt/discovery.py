@@ -27,10 +27,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-import aiomqtt
-
 from bridge.mqtt.topics import StreamerTopics, Topics, check_topic
-from bridge.settings.mqtt import HomeAssistantSettings, MqttSettings
+from bridge.settings.mqtt import HomeAssistantSettings
 from bridge.settings.streamer import GOAL_MAX
 
 if TYPE_CHECKING:  # types only: bridge.mqtt must not depend on bridge.core at run time
@@ -44,7 +42,6 @@ __all__ = [
     "bridge_device",
     "discovery_messages",
     "is_owned",
-    "scan_retained",
     "streamer_device",
 ]
 
@@ -480,42 +477,6 @@ def is_owned(payload: bytes, bridge_state_topic: str) -> bool:
     return bridge_state_topic in set(_strings(data))
 
 
-async def scan_retained(
-    settings: MqttSettings, filters: Iterable[str], duration_s: float
-) -> dict[str, bytes]:
-    """Retained messages under `filters`, collected for `duration_s` on a separate connection.
-
-    A separate, short-lived client: discovery configs are larger than the sink's command
-    size limit, and retained configs must not reach the command router.
-    """
-    from bridge.mqtt.sink import tls_context  # the sink's TLS rules, not a copy of them
-
-    found: dict[str, bytes] = {}
-    client = aiomqtt.Client(
-        settings.host,
-        settings.port,
-        username=settings.user,
-        password=settings.password,
-        identifier=f"{settings.client_id}-ha-scan",
-        clean_session=True,
-        keepalive=settings.keepalive,
-        tls_context=tls_context(settings),
-        timeout=10,
-    )
-    async with client:
-        for topic_filter in filters:
-            await client.subscribe(topic_filter, qos=1)
-
-        async def collect() -> None:
-            async for message in client.messages:
-                if message.retain and isinstance(message.payload, bytes | bytearray):
-                    found[str(message.topic)] = bytes(message.payload)
-
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(collect(), duration_s)
-    return found
-
-
 class DiscoverySink(Protocol):
     """The part of MqttSink used here (retained publishes and subscriptions)."""
 
@@ -524,6 +485,10 @@ class DiscoverySink(Protocol):
     def clear_state(self, topic: str) -> None: ...
 
     def subscribe(self, topic_filter: str, *, qos: int = 1) -> None: ...
+
+    async def collect_retained(
+        self, filters: Iterable[str], duration_s: float
+    ) -> dict[str, bytes]: ...
 
 
 @dataclass
@@ -549,7 +514,7 @@ class DiscoveryPublisher:
         ha: HomeAssistantSettings,
         *,
         version: str,
-        mqtt: MqttSettings | None = None,
+        scan_stale: bool = False,
         republish: Callable[[], None] | None = None,
         scan_s: float = 2.0,
         rng: random.Random | None = None,
@@ -559,7 +524,7 @@ class DiscoveryPublisher:
         self.ha = ha
         self.version = version
         self.ids = Ids(topics.base)
-        self._mqtt = mqtt
+        self._scan_stale = scan_stale
         self._republish = republish
         self._scan_s = scan_s
         self._rng = rng or random.Random()
@@ -666,20 +631,17 @@ class DiscoveryPublisher:
 
     def on_connected(self) -> None:
         """Sink hook: the first successful connection starts the one-off stale scan."""
-        if self._scanned or self._mqtt is None:
+        if self._scanned or not self._scan_stale:
             return
         if self._scan_task is None or self._scan_task.done():
             self._scan_task = asyncio.create_task(self._scan(), name="ha-stale-scan")
 
     async def _scan(self) -> None:
-        assert self._mqtt is not None
+        # On the sink's own connection: a second one under the same MQTT user would kick
+        # it off a broker that binds client ids to users (docs/security.md).
         prefix = self.ha.discovery_topic
         filters = (f"{prefix}/device/+/config", f"{prefix}/+/+/+/config")
-        try:
-            found = await scan_retained(self._mqtt, filters, self._scan_s)
-        except aiomqtt.MqttError as exc:  # retried on the next connect
-            log.warning("Home Assistant: stale discovery scan failed: %s", exc)
-            return
+        found = await self.sink.collect_retained(filters, self._scan_s)
         self._scanned = True
         self.clear_stale(found)
 

@@ -7,12 +7,23 @@ TikTok session:
 
 * retained state is coalesced per topic (latest wins) and re-published after every
   (re)connect, so it always converges, even when the broker lost its retained store;
+* two bounded lanes of transient messages: events (TikTok events, bridge events, action
+  publishes) and, second, responses to commands and log lines. Events always go first
+  (responses get a turn at least every `_RESPONSE_TURN` events), and a flood of commands
+  can only overflow the response lane, never cost an event;
+* incoming messages are rate limited per topic (bridge.mqtt.limits) before anything else
+  is done with them; the ones over the limit are dropped and counted;
 * events wait in a bounded deque (overflow drops the oldest) and are dropped when older
-  than `max_event_age_s` once they could finally be sent: a gift that flashes the lights
-  two minutes late is worse than a lost one.
+  than `max_event_age_s` at the moment the broker came back: a gift that flashes the
+  lights two minutes late is worse than a lost one, but one that was fresh when the
+  broker returned is sent, however long the backlog takes to drain.
 
 aiomqtt does not reconnect by itself; `run()` is the documented pattern (a fresh client
-per attempt inside a loop) with exponential back-off and full jitter.
+per attempt inside a loop) with exponential back-off and full jitter. While the broker's
+port refuses connections the wait is cut short by a cheap TCP probe every
+`PROBE_INTERVAL_S`: the bridge is back within about a second of the broker accepting
+connections again, whatever the back-off had grown to, without hammering a broker that
+is up but refuses or drops us (bad credentials, ACL, a stolen client id).
 """
 
 from __future__ import annotations
@@ -20,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import enum
 import inspect
 import logging
 import random
@@ -27,13 +39,14 @@ import socket
 import ssl
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import aiomqtt
 import paho.mqtt.client as mqtt
 
+from bridge.mqtt.limits import TopicRateLimiter
 from bridge.mqtt.payloads import PayloadLike, to_bytes
 from bridge.mqtt.topics import check_filter, check_topic
 from bridge.settings.mqtt import MqttSettings
@@ -51,9 +64,27 @@ _ONLINE = b"online"
 # the previous run yet (a slow broker).
 _QOS0_RUN = 64
 _QOS0_BACKOFF_S = 0.005
-# Incoming messages waiting for the reader; beyond this aiomqtt logs and discards, so a
-# flood of commands cannot grow memory without bound.
+# Incoming messages waiting for the reader; beyond this they are refused (and counted), so
+# a flood of commands cannot grow memory without bound.
 _MAX_INCOMING = 1000
+# The response lane (command responses, log lines): bounded on its own, and served at
+# least once every this many events while events are waiting.
+_RESPONSE_BUFFER = 200
+_RESPONSE_TURN = 64
+_LOG_EVERY_S = 60.0  # rate-limit warnings
+# While the broker's port refuses connections: how often to look whether it accepts again.
+PROBE_INTERVAL_S = 0.5
+_PROBE_TIMEOUT_S = 1.0
+
+
+class _Failure(enum.Enum):
+    """How a connection attempt or session ended; decides how soon to try again."""
+
+    UNREACHABLE = "unreachable"  # nothing accepts on the port (broker down, no route)
+    TIMEOUT = "timeout"  # TCP up, no CONNACK in time (a hung broker)
+    REFUSED = "refused"  # the broker or TLS said no (credentials, ACL, certificate)
+    LOST = "lost"  # a session that was up ended (broker gone, network, kicked off)
+    STOPPED = "stopped"  # close() asked for it
 
 
 @dataclass(slots=True)
@@ -61,11 +92,16 @@ class SinkStats:
     """Counters for bridge/health. `queued` is a gauge: events waiting to be sent now."""
 
     published: int = 0
-    received: int = 0
-    queued: int = 0
-    dropped_stale: int = 0
-    dropped_overflow: int = 0
-    dropped_oversize: int = 0
+    received: int = 0  # incoming messages, refused ones included
+    queued: int = 0  # events
+    dropped_stale: int = 0  # events
+    dropped_overflow: int = 0  # events
+    dropped_oversize: int = 0  # incoming messages over max_command_bytes
+    # Incoming messages dropped unanswered: over the rate limit, or while the bridge had
+    # _MAX_INCOMING of them still waiting to be handled.
+    commands_refused: int = 0
+    responses_queued: int = 0
+    responses_dropped: int = 0  # the response lane overflowed, or a response went stale
     reconnects: int = 0
     connect_failures: int = 0
 
@@ -87,6 +123,17 @@ class _Event:
     enqueued: float  # time.monotonic(): immune to wall-clock jumps
     # False for messages whose loss is worse than their lateness (a light's "off").
     expires: bool = True
+
+
+@dataclass(slots=True)
+class _Collector:
+    """An open collect_retained(): its filters and what it found."""
+
+    filters: list[str]
+    found: dict[str, bytes] = dataclasses.field(default_factory=dict)
+
+    def wants(self, topic: str) -> bool:
+        return any(mqtt.topic_matches_sub(f, topic) for f in self.filters)
 
 
 class _Stop(Exception):
@@ -131,6 +178,7 @@ class MqttSink:
         healthy_after_s: float = 30.0,
         timeout_s: float = 10.0,
         rng: random.Random | None = None,
+        limiter: TopicRateLimiter | None = None,
     ) -> None:
         self.settings = settings
         self.will_topic = check_topic(will_topic)
@@ -151,6 +199,12 @@ class MqttSink:
         # _states is a pending clear (empty retained payload).
         self._dirty: dict[str, None] = {}
         self._events: deque[_Event] = deque()
+        self._responses: deque[_Event] = deque()
+        self._event_streak = 0  # events published since the last response
+        self._limiter = limiter or TopicRateLimiter()
+        self._refusal_logged = -_LOG_EVERY_S
+        self._inbox_type = _inbox_for(self)
+        self._collectors: list[_Collector] = []
         self._filters: dict[str, int] = {}
         self._sub_changes: dict[str, bool] = {}  # filter → subscribe (True) / unsubscribe
         self._wake = asyncio.Event()
@@ -158,11 +212,17 @@ class MqttSink:
         self._idle.set()
         self._stopping = asyncio.Event()
         self._closing = False  # close() began: new publishes are ignored
+        self._offline_acked = False  # close() published offline: a clean DISCONNECT is safe
         self._client: aiomqtt.Client | None = None
         self._run_task: asyncio.Task[None] | None = None
         self._close_task: asyncio.Task[None] | None = None
         self._callback_tasks: set[asyncio.Task[None]] = set()
         self._ever_connected = False
+        # Events queued before the current session are judged by their age at `_back_at`:
+        # the last moment the broker was seen unreachable before it came back.
+        self._session_started = 0.0
+        self._back_at = 0.0
+        self._unreachable_at: float | None = None
 
     # -- public, non-blocking --------------------------------------------------------------
 
@@ -222,6 +282,20 @@ class MqttSink:
         self._events.append(event)
         self._kick()
 
+    def publish_response(self, topic: str, payload: PayloadLike | None, *, qos: int = 1) -> None:
+        """A command response or log line: second lane, never at the cost of an event.
+
+        Bounded (`_RESPONSE_BUFFER`, the oldest go first) and dropped when older than
+        max_event_age_s; both counted in `responses_dropped`.
+        """
+        if self._closing:
+            return
+        if len(self._responses) >= _RESPONSE_BUFFER:
+            self._responses.popleft()
+            self.stats.responses_dropped += 1
+        self._responses.append(_Event(check_topic(topic), to_bytes(payload), qos, time.monotonic()))
+        self._kick()
+
     def _drop_oldest_event(self) -> None:
         """Overflow: drop the oldest message that may expire (the least useful one)."""
         for index, queued in enumerate(self._events):
@@ -245,6 +319,27 @@ class MqttSink:
             self._sub_changes[topic_filter] = False
             self._kick()
 
+    async def collect_retained(self, filters: Iterable[str], duration_s: float) -> dict[str, bytes]:
+        """Retained messages under `filters` (topic → payload), read for `duration_s` on
+        this connection; messages on those filters are never commands meanwhile.
+
+        On this connection, not a second one: a broker that binds client ids to users
+        (mosquitto's use_username_as_clientid, docs/security.md) would have a second
+        connection under our user kick this one off.
+        """
+        collector = _Collector([check_filter(f) for f in filters])
+        self._collectors.append(collector)
+        try:
+            for topic_filter in collector.filters:
+                self.subscribe(topic_filter)
+            await asyncio.sleep(duration_s)
+        finally:
+            self._collectors.remove(collector)
+            for topic_filter in collector.filters:
+                if not any(topic_filter in c.filters for c in self._collectors):
+                    self.unsubscribe(topic_filter)
+        return collector.found
+
     # -- lifecycle -------------------------------------------------------------------------
 
     async def run(self) -> None:
@@ -255,23 +350,67 @@ class MqttSink:
         attempt = 0
         while not self._stopping.is_set():
             started = time.monotonic()
-            await self._connect_once()
-            if self._stopping.is_set():
+            failure = await self._connect_once()
+            if failure is _Failure.STOPPED or self._stopping.is_set():
                 break
+            self._unreachable_at = time.monotonic()
             if time.monotonic() - started >= self._healthy_after_s:
                 attempt = 0
             delay = backoff_delay(
                 attempt, base=self._reconnect_min_s, cap=self._reconnect_max_s, rng=self._rng
             )
+            if failure is _Failure.TIMEOUT:
+                # The attempt itself waited timeout_s; a hung broker that wakes up between
+                # two attempts must not wait out a long back-off on top.
+                delay = min(delay, self._reconnect_min_s)
             attempt += 1
             log.info("MQTT: reconnecting to %s in %.1f s", self.settings.server, delay)
+            await self._pause(delay, failure)
+
+    async def _pause(self, delay: float, failure: _Failure) -> None:
+        """Wait `delay` or until close(); end early once a refusing port accepts again.
+
+        Probing goes on only while the port refuses: a broker that is up but drops us
+        (credentials, ACL, a stolen client id) gets the full back-off, not a probe storm.
+        """
+        deadline = time.monotonic() + delay
+        closed = failure is _Failure.UNREACHABLE
+        probing = failure in (_Failure.UNREACHABLE, _Failure.LOST)
+        while (remaining := deadline - time.monotonic()) > 0:
+            step = min(remaining, PROBE_INTERVAL_S) if probing else remaining
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), delay)
+                await asyncio.wait_for(self._stopping.wait(), step)
+                return
+            if not probing:
+                continue
+            if not await self._port_accepts():
+                closed = True
+                self._unreachable_at = time.monotonic()
+            elif closed:
+                log.info("MQTT: %s accepts connections again", self.settings.server)
+                return
+            else:
+                probing = False  # it never stopped accepting: nothing to watch for
+
+    async def _port_accepts(self) -> bool:
+        """A bare TCP connect to the broker's port, closed at once (no MQTT, no TLS)."""
+        try:
+            async with asyncio.timeout(_PROBE_TIMEOUT_S):
+                _, writer = await asyncio.open_connection(self.settings.host, self.settings.port)
+        except (OSError, TimeoutError):
+            return False
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return True
 
     async def close(self, *, offline_payload: bytes = b"offline", timeout_s: float = 5.0) -> None:
-        """Flush pending publishes, publish offline (retained, QoS 1), disconnect. Idempotent.
+        """Publish offline (retained, QoS 1), flush pending publishes, disconnect. Idempotent.
 
-        Bounded by `timeout_s` even when the broker hangs; the Will covers what is lost.
+        `offline` goes first and its PUBACK is awaited (at most half of `timeout_s`), so
+        however busy the queue is, a consumer never keeps seeing "online". If it is not
+        acknowledged in time the connection is dropped without DISCONNECT: the broker then
+        publishes the Will ("offline"). The queue gets the rest of `timeout_s` to drain.
         """
         if self._close_task is None:
             self._close_task = asyncio.create_task(self._close(offline_payload, timeout_s))
@@ -295,30 +434,32 @@ class MqttSink:
             will=aiomqtt.Will(self.will_topic, b"offline", qos=1, retain=s.retain),
             tls_context=tls_context(s),
             max_queued_incoming_messages=_MAX_INCOMING,
+            queue_type=self._inbox_type,
             logger=logging.getLogger("bridge.mqtt.paho"),
         )
 
-    async def _connect_once(self) -> None:
+    async def _connect_once(self) -> _Failure:
         """One connection attempt and, if it works, the whole session. Never raises."""
         try:
             client = self._new_client()
         except (OSError, ValueError) as exc:  # unreadable CA/cert/key: retry, files may appear
             self.stats.connect_failures += 1
             log.error("MQTT: TLS setup failed: %s", exc)
-            return
+            return _Failure.REFUSED
         try:
             await client.__aenter__()
         except aiomqtt.MqttError as exc:
+            failure = _failure_of(exc, tcp_up=client._client.socket() is not None)
             # A CONNACK timeout leaves paho's socket open and registered with the loop: a
             # hung broker would pile up descriptors and, once it wakes, late sessions
             # under our client id that kick out the real one.
             _drop_socket(client)
             self.stats.connect_failures += 1
             log.warning("MQTT: cannot connect to %s: %s", self.settings.server, exc)
-            return
+            return failure
         if self._stopping.is_set():  # close() ran while we were connecting: never go online
-            await self._disconnect(client)
-            return
+            await self._leave(client)
+            return _Failure.STOPPED
         try:
             await self._session(client)
         except aiomqtt.MqttError as exc:
@@ -330,7 +471,16 @@ class MqttSink:
             _drop_socket(client)
             raise
         self._set_disconnected()
-        await self._disconnect(client)
+        await self._leave(client)
+        return _Failure.STOPPED if self._stopping.is_set() else _Failure.LOST
+
+    async def _leave(self, client: aiomqtt.Client) -> None:
+        """A clean DISCONNECT only once "offline" is retained; otherwise vanish, so the
+        broker publishes the Will and nobody goes on believing we are online."""
+        if self._stopping.is_set() and not self._offline_acked:
+            _drop_socket(client)
+        else:
+            await self._disconnect(client)
 
     async def _disconnect(self, client: aiomqtt.Client) -> None:
         """Leave cleanly (no Will) when possible; otherwise drop the socket ourselves."""
@@ -357,6 +507,9 @@ class MqttSink:
 
     def _set_connected(self, client: aiomqtt.Client) -> None:
         _set_nodelay(client)
+        now = time.monotonic()
+        self._session_started = now
+        self._back_at = now if self._unreachable_at is None else self._unreachable_at
         if self._ever_connected:
             self.stats.reconnects += 1
         self._ever_connected = True
@@ -376,18 +529,23 @@ class MqttSink:
         self._kick()
 
     def _kick(self) -> None:
-        self.stats.queued = len(self._events)
+        self._count_queued()
         self._idle.clear()
         self._wake.set()
 
+    def _count_queued(self) -> None:
+        self.stats.queued = len(self._events)
+        self.stats.responses_queued = len(self._responses)
+
     def _has_work(self) -> bool:
-        return bool(self._sub_changes or self._dirty or self._events)
+        return bool(self._sub_changes or self._dirty or self._events or self._responses)
 
     async def _writer(self, client: aiomqtt.Client) -> None:
-        """Subscriptions first, then retained state (must converge), then events."""
+        """Subscriptions first, then retained state (must converge), then events, then
+        responses (one at least every `_RESPONSE_TURN` events, so they never starve)."""
         while True:
             if not self._has_work():
-                self.stats.queued = 0
+                self._count_queued()
                 self._idle.set()
                 self._wake.clear()
                 await self._wake.wait()
@@ -396,6 +554,8 @@ class MqttSink:
                 await self._apply_subscription(client)
             elif self._dirty:
                 await self._publish_state(client, next(iter(self._dirty)))
+            elif self._responses and (not self._events or self._event_streak >= _RESPONSE_TURN):
+                await self._publish_next_response(client)
             else:
                 await self._publish_next_event(client)
 
@@ -421,23 +581,49 @@ class MqttSink:
         if self._states.get(topic) is entry:
             self._dirty.pop(topic, None)
 
+    def _stale(self, event: _Event, now: float) -> bool:
+        """Older than max_event_age_s when it could be sent: for an event queued before
+        this session, when the broker came back; otherwise now."""
+        if not event.expires:
+            return False
+        at = now if event.enqueued >= self._session_started else self._back_at
+        return at - event.enqueued > self.settings.max_event_age_s
+
+    async def _publish_next_response(self, client: aiomqtt.Client) -> None:
+        self._event_streak = 0
+        response = self._responses[0]
+        if not self._stale(response, time.monotonic()):
+            # Like a QoS 1 event: leave it queued until the broker took it.
+            await client.publish(response.topic, response.payload, qos=response.qos)
+            self.stats.published += 1
+        else:
+            self.stats.responses_dropped += 1
+        if self._responses and self._responses[0] is response:
+            self._responses.popleft()
+        self._count_queued()
+
     async def _publish_next_event(self, client: aiomqtt.Client) -> None:
         event = self._events[0]
-        if event.expires and time.monotonic() - event.enqueued > self.settings.max_event_age_s:
+        if self._stale(event, time.monotonic()):
             self._events.popleft()
             self.stats.dropped_stale += 1
             self.stats.queued = len(self._events)
             return
         if event.qos == 0:
+            if client._client.want_write():
+                # paho has not written the previous run yet: the broker is slow or hung.
+                # Wait, and let the bounded queue above (overflow, staleness, counted)
+                # take the pressure instead of paho's unbounded one.
+                await asyncio.sleep(_QOS0_BACKOFF_S)
+                return
             self._publish_qos0_run(client)
-            # Yield so paho's socket writer, the reader and the TikTok sockets run; if paho
-            # still holds unsent packets the broker is slow: wait, and let the bounded
-            # queue above (overflow, staleness) take the pressure instead of paho's.
-            await asyncio.sleep(_QOS0_BACKOFF_S if client._client.want_write() else 0)
+            # Yield so paho's socket writer, the reader and the TikTok sockets run.
+            await asyncio.sleep(0)
             return
         # Leave it queued until the broker took it: a broken connection retries it.
         await client.publish(event.topic, event.payload, qos=event.qos, retain=False)
         self.stats.published += 1
+        self._event_streak += 1
         if self._events and self._events[0] is event:  # not pushed out by overflow meanwhile
             self._events.popleft()
         self.stats.queued = len(self._events)
@@ -453,13 +639,12 @@ class MqttSink:
         """
         paho = client._client
         now = time.monotonic()
-        max_age = self.settings.max_event_age_s
         events = self._events
         for _ in range(_QOS0_RUN):
             if not events or events[0].qos != 0:
                 break
             event = events[0]
-            if event.expires and now - event.enqueued > max_age:
+            if self._stale(event, now):
                 events.popleft()
                 self.stats.dropped_stale += 1
                 continue
@@ -468,16 +653,38 @@ class MqttSink:
                 raise aiomqtt.MqttCodeError(info.rc, "Could not publish message")
             events.popleft()
             self.stats.published += 1
+            self._event_streak += 1
         self.stats.queued = len(events)
 
     # -- internals: reading ---------------------------------------------------------------
 
+    def _admit(self, message: aiomqtt.Message, inbox_full: bool) -> bool:
+        """Called by paho's callback for every incoming message, before it is queued."""
+        self.stats.received += 1
+        topic = str(message.topic)
+        if self._closing:
+            return False  # shutting down: nothing could be answered any more
+        collectors = [c for c in self._collectors if c.wants(topic)]
+        if collectors:
+            if message.retain:
+                for collector in collectors:
+                    collector.found[topic] = _payload_bytes(message.payload)
+            return False
+        if not self._limiter.allow(topic):
+            self._refuse(topic, "over the rate limit")
+            return False
+        if inbox_full:
+            self._refuse(topic, f"{_MAX_INCOMING} waiting already")
+            return False
+        return True
+
     async def _reader(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
-            self.stats.received += 1
             self._dispatch(str(message.topic), _payload_bytes(message.payload), message.retain)
 
     def _dispatch(self, topic: str, payload: bytes, retain: bool) -> None:
+        if self._closing:
+            return
         if len(payload) > self.settings.max_command_bytes:
             self.stats.dropped_oversize += 1
             limit = self.settings.max_command_bytes
@@ -489,6 +696,19 @@ class MqttSink:
             return
         if self._on_message is not None:
             self._run_callback(self._on_message, "on_message", topic, payload, retain)
+
+    def _refuse(self, topic: str, why: str) -> None:
+        self.stats.commands_refused += 1
+        now = time.monotonic()
+        if now - self._refusal_logged >= _LOG_EVERY_S:  # a flood must not flood the log
+            self._refusal_logged = now
+            log.warning(
+                "MQTT: too many commands: one on %r dropped unanswered (%s); %d so far "
+                "(bridge/health mqtt.commands_refused)",
+                topic,
+                why,
+                self.stats.commands_refused,
+            )
 
     def _guard(self, callback: Callable[..., Any], name: str, *args: Any) -> Any:
         """Call a user callback; its bugs are logged, never allowed to kill the connection."""
@@ -522,13 +742,27 @@ class MqttSink:
         client = self._client
         if client is not None and self.connected:
             try:
-                async with asyncio.timeout(timeout_s):
-                    await self._idle.wait()  # the core's last states (availability offline…)
+                async with asyncio.timeout(timeout_s / 2):
                     await client.publish(
                         self.will_topic, offline_payload, qos=1, retain=self.settings.retain
                     )
+                self._offline_acked = True
             except (TimeoutError, aiomqtt.MqttError) as exc:
-                log.warning("MQTT: could not publish offline on close: %s", exc or "timeout")
+                log.warning(
+                    "MQTT: offline not acknowledged on close (%s): leaving without DISCONNECT, "
+                    "the broker publishes the Will",
+                    exc or "timeout",
+                )
+        if self._offline_acked:
+            try:
+                async with asyncio.timeout(max(deadline - time.monotonic(), 0.0)):
+                    await self._idle.wait()  # the core's last states (availability offline…)
+            except TimeoutError:
+                log.warning(
+                    "MQTT: closing with %d event(s) and %d response(s) unsent",
+                    len(self._events),
+                    len(self._responses),
+                )
         self._stopping.set()
         await self._finish_run_task(max(deadline - time.monotonic(), 0.5))
         await self._cancel_callbacks()
@@ -557,6 +791,29 @@ def _set_nodelay(client: aiomqtt.Client) -> None:
         sock = client._client.socket()
         if isinstance(sock, socket.socket):  # ssl.SSLSocket is one too
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def _inbox_for(sink: MqttSink) -> type[asyncio.Queue[aiomqtt.Message]]:
+    """aiomqtt's incoming queue class (its `queue_type`), with the sink's admission: the
+    rate limit applies before a message takes memory, and a full queue is counted instead
+    of logged once per discarded message."""
+
+    class Inbox(asyncio.Queue[aiomqtt.Message]):
+        def put_nowait(self, item: aiomqtt.Message) -> None:
+            if sink._admit(item, self.full()):
+                super().put_nowait(item)
+
+    return Inbox
+
+
+def _failure_of(exc: aiomqtt.MqttError, *, tcp_up: bool) -> _Failure:
+    """Classify a failed connect (aiomqtt keeps the OSError of paho's connect as context)."""
+    if isinstance(exc, aiomqtt.MqttCodeError):
+        return _Failure.REFUSED  # a CONNACK with an error code
+    if isinstance(exc.__cause__ or exc.__context__, ssl.SSLError | ssl.CertificateError):
+        return _Failure.REFUSED  # the port answers; its certificate (or ours) is the problem
+    # No socket: the TCP connect itself failed (refused, no route, DNS, timeout).
+    return _Failure.TIMEOUT if tcp_up else _Failure.UNREACHABLE
 
 
 def _drop_socket(client: aiomqtt.Client) -> None:

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import re
@@ -20,7 +21,7 @@ import traceback
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol, TextIO
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus, unquote
 
 REDACTED = "***"
 
@@ -66,6 +67,25 @@ def parse_level(name: str) -> int:
 # ---------------------------------------------------------------- redaction
 
 
+def secret_forms(secret: str) -> set[str]:
+    """Every form a secret may take in a log line: as written, percent-decoded (a proxy
+    password reaches the SOCKS handshake decoded) and percent-encoded, and as the escapes
+    of a str, bytes or JSON repr (httpcore's debug trace prints `auth=(b'user', b'pw')`)."""
+    forms: set[str] = set()
+    for text in {secret, unquote(secret)}:
+        forms.update(
+            {
+                text,
+                quote(text, safe=""),
+                quote_plus(text, safe=""),
+                repr(text)[1:-1],
+                repr(text.encode("utf-8", "surrogatepass"))[2:-1],
+                json.dumps(text)[1:-1],
+            }
+        )
+    return {form for form in forms if form}
+
+
 class SecretRedactor(logging.Filter):
     """Logging filter that masks registered secrets in a record, in place.
 
@@ -86,9 +106,7 @@ class SecretRedactor(logging.Filter):
         with self._lock:
             for secret in secrets:
                 if secret:
-                    self._secrets.add(secret)
-                    # Proxy credentials usually appear percent-encoded inside a URL.
-                    self._secrets.add(quote(secret, safe=""))
+                    self._secrets.update(secret_forms(secret))
             # Longest first so a secret containing another is masked whole.
             ordered = sorted(self._secrets, key=len, reverse=True)
             self._pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
@@ -199,7 +217,8 @@ class MqttLogHandler(logging.Handler):
     """Forwards records to ``callback`` as {"level","message","namespace","ts"}.
 
     * identical (level, namespace, message) within ``dedupe_window_s`` are sent once;
-    * at most ``burst`` messages at once, refilled at ``rate_per_s`` (token bucket);
+    * at most ``burst`` messages at once, refilled at ``rate_per_s`` (token bucket), for
+      warnings and above and, separately, for the lower levels;
     * a record logged *while* the callback runs (the publish path logging) is dropped,
       so a failing publish can never recurse into another publish;
     * with ``loop`` given, records from other threads reach the callback via that loop.
@@ -223,9 +242,11 @@ class MqttLogHandler(logging.Handler):
         self._dedupe_window_s = dedupe_window_s
         self._rate_per_s = rate_per_s
         self._burst = float(burst)
-        self._tokens = float(burst)
+        # Warnings and errors have a bucket of their own: a flood of debug lines (mqtt_level
+        # debug) must not crowd out the one error that matters.
+        self._tokens = {False: float(burst), True: float(burst)}
         self._clock = clock
-        self._last_refill = clock()
+        self._last_refill = {False: clock(), True: clock()}
         self._recent: dict[tuple[int, str, str], float] = {}
         self._busy = threading.local()
         self.sent = 0
@@ -250,7 +271,7 @@ class MqttLogHandler(logging.Handler):
         if self._is_repeat((record.levelno, record.name, message), now):
             self.deduplicated += 1
             return
-        if not self._take_token(now):
+        if not self._take_token(now, record.levelno >= logging.WARNING):
             self.rate_limited += 1
             return
         payload = {
@@ -306,13 +327,14 @@ class MqttLogHandler(logging.Handler):
         self._recent[key] = now
         return False
 
-    def _take_token(self, now: float) -> bool:
-        elapsed = max(0.0, now - self._last_refill)
-        self._last_refill = now
-        self._tokens = min(self._burst, self._tokens + elapsed * self._rate_per_s)
-        if self._tokens < 1.0:
+    def _take_token(self, now: float, important: bool) -> bool:
+        elapsed = max(0.0, now - self._last_refill[important])
+        self._last_refill[important] = now
+        tokens = min(self._burst, self._tokens[important] + elapsed * self._rate_per_s)
+        self._tokens[important] = tokens
+        if tokens < 1.0:
             return False
-        self._tokens -= 1.0
+        self._tokens[important] = tokens - 1.0
         return True
 
 

@@ -184,3 +184,37 @@ async def test_shutdown_sends_off_and_dry_run_publishes_nothing(
     ]
     assert device.on("cmnd/#") == []
     assert json.dumps(data)
+
+
+async def test_every_gift_on_an_idle_lamp_fires(
+    mosquitto: Mosquitto, simulator: TikTokSimulator, subscriber: Subscribe, tmp_path: Path
+) -> None:
+    """Issue 11: gifts arriving once the lamp went idle again were lost every other time
+    (the worker waited for a queue the hand-over never filled) and `running` stayed up."""
+    rule = """\
+actions:
+  rules:
+    - name: rose
+      trigger: {type: gift, gift: Rose}
+      device: lamp
+      actions:
+        - topic: cmnd/lamp/POWER
+          payload: "ON"
+          then: {after_s: 0.2, payload: "OFF"}
+"""
+    room = simulator.add_user("alice", live=True)
+    device = await subscriber(mosquitto, ["cmnd/#", "tiktok/#"])
+    cfg = make_config(config_text(mosquitto, simulator, tmp_path, rule), tmp_path)
+    async with running(cfg) as bridge:
+        await device.wait_for("tiktok/alice/state", lambda x: x.json()["status"] == "connected")
+        for n in range(4):
+            room.push(m.gift(f"fan{n}", "Rose", repeat_count=1, repeat_end=1))
+            await device.wait_for(
+                "tiktok/bridge/event", lambda _, n=n: len(reports(device)) > n, timeout=15
+            )
+            await asyncio.sleep(0.5)  # the lamp is idle again before the next gift
+        await device.wait_count("cmnd/lamp/POWER", 8, timeout=15)
+        health = bridge.health()["actions"]
+    assert [x.text for x in device.on("cmnd/lamp/POWER")] == ["ON", "OFF"] * 4
+    assert [r["actions"]["skipped"] for r in reports(device)] == [None] * 4
+    assert (health["fired"], health["running"], health["queued"]) == (4, 0, 0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -124,29 +125,37 @@ async def test_not_live_chat_is_refused(
 
 
 async def test_events_during_broker_outage_are_delivered(
-    mosquitto: Mosquitto, simulator: TikTokSimulator, subscriber: Subscribe, tmp_path: Path
+    mosquitto_factory: Callable[..., Mosquitto],
+    simulator: TikTokSimulator,
+    subscriber: Subscribe,
+    tmp_path: Path,
 ) -> None:
+    # The late subscriber keeps a session on the broker across its restart, so a chat the
+    # bridge publishes the moment it is back cannot slip past it (it used to, when the
+    # bridge reconnected before the subscriber had subscribed again).
+    broker = mosquitto_factory(persistence=True, extra_config="queue_qos0_messages true")
+    session = {"identifier": "late-sub", "clean_session": False}
     room = simulator.add_user("alice", live=True)
-    rec = await subscriber(mosquitto, "tiktok/#")
-    cfg = make_config(config_yaml(mosquitto, simulator, tmp_path / "s", "- alice\n"), tmp_path)
+    rec = await subscriber(broker, "tiktok/#", **session)
+    cfg = make_config(config_yaml(broker, simulator, tmp_path / "s", "- alice\n"), tmp_path)
     async with running(cfg) as bridge:
         await rec.wait_for("tiktok/alice/state", status_is("connected"))
         await rec.stop()
-        mosquitto.stop()  # no persistence: the broker forgets every retained message
+        broker.stop()  # the session is saved; the retained viewers value is not 42 yet
         room.push(m.chat("ann", "during the outage"), m.viewers(42, 50))
         await room.wait_for(lambda: room.viewers == 42)
         await asyncio.sleep(0.3)  # the bridge read it while the broker was away
         assert not bridge.sink.connected
-        mosquitto.start()
-        late = await subscriber(mosquitto, "tiktok/#")
+        broker.start()
+        late = await subscriber(broker, "tiktok/#", **session)
         chat = await late.wait_for("tiktok/alice/chat", timeout=30)
-        # Retained state converged although the broker lost it: re-published on reconnect.
+        # Retained state converged to what happened during the outage: re-published.
         viewers = await late.wait_for("tiktok/alice/viewers", lambda x: x.payload == b"42")
         state = await late.wait_for("tiktok/alice/state", lambda x: x.json()["viewers"] == 42)
         online = await late.wait_for("tiktok/bridge/state", lambda x: x.text == "online")
         # The TikTok connection was never interrupted by the MQTT outage.
         assert len(room.records) == 1
-        later = await subscriber(mosquitto, "tiktok/alice/#")
+        later = await subscriber(broker, "tiktok/alice/#")
         kept = await later.wait_for("tiktok/alice/viewers")
     assert chat.json()["text"] == "during the outage" and not chat.retain
     assert viewers.payload == kept.payload == b"42" and kept.retain

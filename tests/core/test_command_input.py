@@ -185,14 +185,21 @@ async def test_a_burst_of_adds_is_bounded_by_rate_and_limit(
             for i in range(adds):
                 body = {"user": f"flood{i}", "transaction": i}
                 await client.publish("tiktok/bridge/request/streamer/add", json.dumps(body), qos=1)
-        answers = await rec.wait_count("tiktok/bridge/response/streamer/add", adds, timeout=60)
+        # Sent faster than the per-topic command rate limit (docs/reliability.md) lets
+        # through: those are dropped unanswered and counted; every other one is answered.
+        stats = bridge.sink.stats
+        while stats.received < adds:  # noqa: ASYNC110 - a counter has no event to wait on
+            await asyncio.sleep(0.05)
+        answered = adds - stats.commands_refused
+        answers = await rec.wait_count("tiktok/bridge/response/streamer/add", answered, 60)
         elapsed = time.monotonic() - started
         watched = len(bridge.streamers)
         stored = len(bridge.store.streamers)
     bodies = [a.json() for a in answers]
     ok = [b for b in bodies if b["status"] == "ok"]
     refused = [b for b in bodies if b["status"] == "error"]
-    assert sorted(b["transaction"] for b in bodies) == list(range(adds))  # each answered
+    transactions = [b["transaction"] for b in bodies]
+    assert len(transactions) == len(set(transactions)) == answered > 10  # each answered once
     # 10 at once, then one every 6 s.
     assert 10 <= len(ok) <= 10 + int(elapsed / 6) + 1
     assert watched == stored == len(ok)

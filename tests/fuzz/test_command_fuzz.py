@@ -87,6 +87,14 @@ batches = st.lists(
 )
 
 
+async def _wait_until(check: Any, within: float) -> None:
+    async def poll() -> None:
+        while not check():  # noqa: ASYNC110 - a counter has no event to wait on
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(poll(), within)
+
+
 async def barrage(
     broker: Mosquitto,
     sim: TikTokSimulator,
@@ -122,10 +130,15 @@ async def barrage(
                 await client.publish("tiktok/bob/watch/set", batch[0][1], qos=1)
                 await client.publish("tiktok/bob/reconnect", batch[-1][1], qos=1)
                 sent += 2  # per-streamer commands are answered on bridge/response too
-        await rec.wait_count("tiktok/bridge/response/#", sent, timeout=120)
+        # Sent as fast as the broker takes them: more than the per-topic rate limit lets
+        # through. Those are dropped unanswered and counted; every other one is answered.
+        stats = bridge.sink.stats
+        await _wait_until(lambda: stats.received >= sent, 60)
+        answered = sent - stats.commands_refused
+        await rec.wait_count("tiktok/bridge/response/#", answered, timeout=120)
         await asyncio.sleep(1)  # a second answer to any request would show up by now
         responses = [x.json() for x in rec.on("tiktok/bridge/response/#")]
-        assert len(responses) == sent  # exactly one answer per request
+        assert len(responses) == answered  # exactly one answer per request let in
         assert all(r["status"] in ("ok", "error") for r in responses)
         assert all(r["status"] == "ok" or r.get("error") for r in responses)
         # A reconnect flood cannot make the bridge churn against TikTok (hourly cap).

@@ -349,6 +349,7 @@ class MqttRecorder:
         username: str | None = None,
         password: str | None = None,
         identifier: str | None = None,
+        clean_session: bool | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -356,6 +357,9 @@ class MqttRecorder:
         self.username = username
         self.password = password
         self.identifier = identifier
+        # False (with an identifier): a persistent session; on a broker with persistence it
+        # survives a restart, so nothing published before we are back is missed.
+        self.clean_session = clean_session
         self.messages: list[Received] = []
         self._changed = asyncio.Condition()
         self._client: aiomqtt.Client | None = None
@@ -374,6 +378,7 @@ class MqttRecorder:
             username=self.username,
             password=self.password,
             identifier=self.identifier,
+            clean_session=self.clean_session,
             timeout=10,
         )
         await self._client.__aenter__()

@@ -334,7 +334,7 @@ async def test_stale_scan_clears_only_our_configs_of_unconfigured_streamers(
 
     settings = settings_for(mosquitto)
     h = await (await make_sink(settings)).connected()
-    pub = DiscoveryPublisher(h.sink, TOPICS, HA, version=__version__, mqtt=settings, scan_s=1.0)
+    pub = DiscoveryPublisher(h.sink, TOPICS, HA, version=__version__, scan_stale=True, scan_s=1)
     pub.start([StreamerSettings("kept")])
     pub.on_connected()
     assert pub._scan_task is not None

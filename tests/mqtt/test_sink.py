@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import os
+import random
 import signal
 import sys
 import textwrap
@@ -17,6 +18,7 @@ import pytest
 
 from bridge.mqtt.topics import TopicError
 from tests.helpers.mosquitto import Mosquitto, Received, Subscribe
+from tests.helpers.tcpproxy import TcpProxy
 from tests.mqtt.conftest import WAIT_S, WILL, MakeSink, settings_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -89,6 +91,44 @@ CHILD = textwrap.dedent(
     asyncio.run(main())
     """
 )
+
+
+async def test_offline_goes_first_when_the_queue_cannot_drain_in_time(
+    mosquitto: Mosquitto, subscriber: Subscribe, make_sink: MakeSink
+) -> None:
+    """Issue 11: close() used to wait for the whole queue before publishing offline; a
+    queue that could not drain in time meant no offline and then a clean DISCONNECT (no
+    Will): "online" stayed retained. Now offline is published (and acknowledged) first."""
+    proxy = await TcpProxy(mosquitto.port).start()
+    h = await (await make_sink(settings_for(proxy.url, event_qos=1))).connected()
+    try:
+        proxy.delay_s = 0.3  # every PUBACK comes 0.3 s late: 100 events take 30 s
+        for n in range(100):
+            h.sink.publish_event("tiktok/alice/gift", {"n": n})
+        await asyncio.wait_for(h.sink.close(timeout_s=2.0), WAIT_S)
+        late = await subscriber(mosquitto, WILL)
+        state = await late.wait_for(WILL)
+        assert state.retain and state.text == "offline"
+    finally:
+        await proxy.stop()
+
+
+async def test_unacknowledged_offline_leaves_without_disconnect_so_the_will_fires(
+    mosquitto: Mosquitto, subscriber: Subscribe, make_sink: MakeSink
+) -> None:
+    proxy = await TcpProxy(mosquitto.port).start()
+    rec = await subscriber(mosquitto, WILL)
+    h = await (await make_sink(settings_for(proxy.url))).connected()
+    try:
+        await rec.wait_for(WILL, is_text("online"))
+        proxy.swallow_up = True  # nothing we send arrives: not offline, not a DISCONNECT
+        await asyncio.wait_for(h.sink.close(timeout_s=1.0), WAIT_S)
+        # The broker noticed the connection end without DISCONNECT: it sent the Will.
+        await rec.wait_for(WILL, is_text("offline"))
+        late = await subscriber(mosquitto, WILL)
+        assert (await late.wait_for(WILL)).text == "offline"
+    finally:
+        await proxy.stop()
 
 
 async def test_will_announces_offline_when_process_is_killed(
@@ -176,22 +216,106 @@ async def test_retain_disabled_publishes_nothing_retained(
 
 
 async def test_events_buffered_during_outage_are_delivered_after_return(
-    mosquitto: Mosquitto, subscriber: Subscribe, make_sink: MakeSink
+    mosquitto_factory: Callable[..., Mosquitto], subscriber: Subscribe, make_sink: MakeSink
 ) -> None:
-    h = await (await make_sink(settings_for(mosquitto))).connected()
-    mosquitto.stop()
+    # A persistent subscriber session the broker keeps across its restart: the sink may
+    # be back before our subscriber, and a non-retained event must not race past it.
+    broker = mosquitto_factory(persistence=True, extra_config="queue_qos0_messages true")
+    session = {"identifier": "outage-rec", "clean_session": False}
+    await subscriber(broker, "tiktok/alice/#", **session)
+    h = await (await make_sink(settings_for(broker))).connected()
+    broker.stop()  # SIGTERM: the session is saved
     await h.wait_until(lambda: not h.sink.connected)
     for n in range(5):
         h.sink.publish_event("tiktok/alice/gift", {"n": n})
     assert h.sink.stats.queued == 5
 
-    mosquitto.start()
-    rec = await subscriber(mosquitto, "tiktok/alice/#")
+    broker.start()
+    rec = await subscriber(broker, "tiktok/alice/#", **session)
     got = await rec.wait_count("tiktok/alice/gift", 5)
     assert [m.json()["n"] for m in got] == [0, 1, 2, 3, 4]
     assert not any(m.retain for m in got)
     assert h.sink.stats.dropped_stale == 0 and h.sink.stats.dropped_overflow == 0
     assert h.sink.stats.reconnects == 1
+
+
+class _Slowest(random.Random):
+    """Full jitter picks no wait the first time (the sink tries at once and finds the
+    broker gone), then always the longest: the back-off at its worst."""
+
+    calls = 0
+
+    def uniform(self, a: float, b: float) -> float:
+        self.calls += 1
+        return a if self.calls == 1 else b
+
+
+async def test_back_as_soon_as_the_broker_accepts_whatever_the_back_off(
+    mosquitto: Mosquitto, subscriber: Subscribe, make_sink: MakeSink
+) -> None:
+    """Issue 11: the back-off (up to 60 s) outlived max_event_age_s, so events that were
+    fresh when the broker returned went stale in the buffer. While the port refuses, a
+    cheap probe ends the wait as soon as it accepts again."""
+    h = await make_sink(
+        settings_for(mosquitto), reconnect_min_s=600, reconnect_max_s=600, rng=_Slowest()
+    )
+    await h.connected()
+    mosquitto.kill()
+    await h.wait_until(lambda: h.sink.stats.connect_failures == 1)  # now waiting 600 s
+    h.sink.publish_event("tiktok/alice/gift", {"n": "during"})
+    mosquitto.start()
+    rec = await subscriber(mosquitto, "tiktok/alice/#")
+    h.sink.publish_event("tiktok/alice/gift", {"n": "after"})
+    # Within the usual bound of a wait, although the back-off asked for 600 s.
+    await rec.wait_for("tiktok/alice/gift", lambda m: m.json()["n"] == "after")
+    assert h.sink.stats.reconnects == 1
+
+
+async def test_age_is_judged_when_the_broker_came_back_not_when_the_backlog_drained(
+    mosquitto: Mosquitto, subscriber: Subscribe, make_sink: MakeSink
+) -> None:
+    """An event younger than max_event_age_s when the broker returned is sent even if the
+    reconnection itself (here a slow CONNACK) pushes its age past the limit."""
+    proxy = await TcpProxy(mosquitto.port).start()
+    rec = await subscriber(mosquitto, "tiktok/alice/#")
+    h = await (await make_sink(settings_for(proxy.url, max_event_age_s=1.0))).connected()
+    try:
+        await proxy.stop()  # the broker is unreachable
+        await h.wait_until(lambda: not h.sink.connected)
+        h.sink.publish_event("tiktok/alice/gift", {"n": "fresh at return"})
+        await asyncio.sleep(0.2)
+        proxy.delay_s = 1.5  # back, but every answer (the CONNACK first) comes 1.5 s late
+        await proxy.start()
+        await rec.wait_for("tiktok/alice/gift", lambda m: m.json()["n"] == "fresh at return")
+        assert h.sink.stats.dropped_stale == 0
+    finally:
+        proxy.delay_s = 0
+        await proxy.stop()
+
+
+async def test_qos1_event_is_sent_again_when_its_puback_was_lost(
+    mosquitto: Mosquitto, subscriber: Subscribe, make_sink: MakeSink
+) -> None:
+    """The honest contract of QoS 1 (docs/reliability.md): at least once. The broker took
+    the event and forwarded it, its PUBACK died with the connection, so the sink cannot
+    know and publishes it again after reconnecting: delivered twice, never lost. (Every
+    event carries a msg_id for consumers that need exactly once.)"""
+    proxy = await TcpProxy(mosquitto.port).start()
+    rec = await subscriber(mosquitto, "tiktok/alice/#")
+    h = await (await make_sink(settings_for(proxy.url, event_qos=1))).connected()
+    try:
+        proxy.swallow = True  # the broker's PUBACK never reaches the sink
+        h.sink.publish_event("tiktok/alice/gift", {"n": 1})
+        await rec.wait_for("tiktok/alice/gift")  # the broker has it
+        assert h.sink.stats.queued == 1  # ... the sink still waits for its PUBACK
+        proxy.swallow = False
+        proxy.cut()  # the connection dies with the PUBACK
+        await rec.wait_count("tiktok/alice/gift", 2)
+        await h.wait_until(lambda: h.sink.stats.queued == 0)
+        assert [m.json() for m in rec.on("tiktok/alice/gift")] == [{"n": 1}, {"n": 1}]
+        assert h.sink.stats.reconnects == 1
+    finally:
+        await proxy.stop()
 
 
 async def test_stale_events_are_dropped_and_counted(

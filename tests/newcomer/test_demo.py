@@ -44,10 +44,17 @@ async def _run_cli(
     return proc.returncode, out.decode(), err.decode()
 
 
+def _interruptible() -> None:
+    # A job started in the background by a non-interactive shell inherits SIGINT ignored, and
+    # Python then never raises KeyboardInterrupt: give the demo the terminal's default back.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 async def _start_cli(*args: str, env: dict[str, str]) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bridge.cli", *args,
         cwd=REPO, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        preexec_fn=_interruptible,
     )  # fmt: skip
 
 

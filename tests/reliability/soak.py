@@ -90,6 +90,7 @@ class Collector:
         self.health_count = 0
         self.bridge_states: list[str] = []
         self.total = 0
+        self.redelivered = 0  # duplicates the broker sent (DUP set), not counted in ids
         self.client = paho.Client(
             CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False
         )
@@ -123,8 +124,15 @@ class Collector:
                 except ValueError:
                     self.bad_json += 1
                     return
-                self.ids[str(body.get("msg_id"))] += 1
-                self.order.append(str(body.get("msg_id")))
+                msg_id = str(body.get("msg_id"))
+                if msg.dup and msg_id in self.ids:
+                    # The broker's own redelivery (DUP flag): restarted from its persistence
+                    # file, it re-sends what it had not seen us acknowledge before the kill.
+                    # Not the bridge's doing (its re-sends are new publishes, DUP clear).
+                    self.redelivered += 1
+                    return
+                self.ids[msg_id] += 1
+                self.order.append(msg_id)
 
     def start(self) -> None:
         self.client.loop_start()

@@ -9,10 +9,15 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import aiomqtt
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
 
 from bridge.sim import SimConfig, TikTokSimulator
 from tests.helpers.mosquitto import Mosquitto, MqttRecorder
@@ -98,3 +103,43 @@ async def health(rec: MqttRecorder, predicate: Any = None, timeout: float = 20) 
     msg = await rec.wait_for("tiktok/bridge/health", fresh, timeout=timeout)
     data: dict[str, Any] = msg.json()
     return data
+
+
+class Flooder(threading.Thread):
+    """QoS 0 commands at an even `rate` per second (round robin over `topics`) from a paho
+    client of its own thread, until `count` were sent or stop() is called."""
+
+    def __init__(
+        self,
+        broker: Mosquitto,
+        topics: Sequence[str],
+        *,
+        rate: float,
+        count: int = 10**9,
+        body: Callable[[int], str] = lambda n: json.dumps({"transaction": n}),
+    ) -> None:
+        super().__init__(daemon=True)
+        self.topics, self.rate, self.count, self.body = list(topics), rate, count, body
+        self.sent = 0
+        self._halt = threading.Event()
+        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"flood-{id(self)}")
+        self.client.connect(broker.host, broker.port)
+        self.client.loop_start()
+
+    def run(self) -> None:
+        start = time.monotonic()
+        for n in range(self.count):
+            if self._halt.is_set():
+                break
+            self.client.publish(self.topics[n % len(self.topics)], self.body(n), qos=0)
+            self.sent += 1
+            wait = start + (n + 1) / self.rate - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+        time.sleep(0.5)  # paho's thread writes what is left
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(10)

@@ -12,7 +12,7 @@ from bridge.sim import TikTokSimulator
 from bridge.sim import messages as m
 from tests.core.support import config_yaml
 from tests.helpers.mosquitto import Mosquitto, Subscribe
-from tests.reliability.support import Daemon, mqtt_publish
+from tests.reliability.support import Daemon, Flooder, mqtt_publish
 
 
 async def test_sigterm_mid_flood_restart_keeps_watch_then_sigkill_leaves_will(
@@ -71,3 +71,37 @@ async def test_sigterm_mid_flood_restart_keeps_watch_then_sigkill_leaves_will(
     late = await subscriber(mosquitto, "tiktok/bridge/state")
     will = await late.wait_for("tiktok/bridge/state")
     assert will.retain and will.text == "offline"
+
+
+async def test_sigterm_under_a_command_flood_leaves_offline(
+    mosquitto: Mosquitto,
+    sim: TikTokSimulator,
+    subscriber: Subscribe,
+    daemon_factory: Callable[[Path], Daemon],
+    tmp_path: Path,
+) -> None:
+    """Issue 11: with ~1,000 requests/s arriving, SIGTERM ran out of time draining the
+    queue, never published `offline`, and then said a clean goodbye, so the Will did not
+    fire either: `bridge/state` stayed `online` for good. Now `offline` goes first."""
+    alice = sim.add_user("alice", live=True)
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(config_yaml(mosquitto, sim, tmp_path / "state", "- alice\n"))
+    rec = await subscriber(mosquitto, "tiktok/bridge/state")
+    daemon = daemon_factory(cfg)
+    await alice.wait_entered(1, 30)
+    await rec.wait_for("tiktok/bridge/state", lambda x: x.text == "online", timeout=30)
+    topics = [f"tiktok/bridge/request/{c}" for c in ("health_check", "simulate", "nope")]
+    flooder = Flooder(mosquitto, [*topics, "tiktok/alice/chat/send"], rate=1000)
+    flooder.start()
+    try:
+        await asyncio.sleep(3)  # a few thousand requests in
+        daemon.signal(signal.SIGTERM)
+        assert await daemon.wait() == 0
+    finally:
+        await asyncio.to_thread(flooder.stop)
+    assert flooder.sent > 1000
+    # A subscriber arriving after the exit reads what the broker keeps: offline.
+    late = await subscriber(mosquitto, "tiktok/bridge/state")
+    state = await late.wait_for("tiktok/bridge/state")
+    assert state.retain and state.text == "offline"
+    assert "Traceback" not in daemon.text()

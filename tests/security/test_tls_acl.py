@@ -16,7 +16,7 @@ from bridge.sim import TikTokSimulator
 from tests.core.support import config_yaml
 from tests.helpers.mosquitto import Mosquitto, Subscribe
 from tests.helpers.paths import REPO
-from tests.reliability.support import Daemon, mqtt_publish
+from tests.reliability.support import Daemon, health, mqtt_publish
 
 ACL = (REPO / "docs" / "mosquitto-acl.example").read_text()
 PASSWORDS = {
@@ -132,3 +132,46 @@ async def test_wrong_ca_never_connects_and_says_why(
     assert "certificate verify failed" in log or "CERTIFICATE_VERIFY_FAILED" in log
     assert PASSWORDS["tiktok2mqtt"] not in log
     assert daemon.proc.poll() is None  # keeps retrying (the CA file may be fixed), no crash
+
+
+# The broker settings we ship beside the ACL; the client-id rule is what the test needs.
+CONF = (REPO / "docs" / "mosquitto.conf.example").read_text()
+CLIENT_ID_RULE = next(
+    line for line in CONF.splitlines() if line.startswith("use_username_as_clientid")
+)
+
+
+async def test_a_read_only_user_cannot_take_over_the_bridge_client_id(
+    mosquitto_factory: Callable[..., Mosquitto],
+    sim: TikTokSimulator,
+    subscriber: Subscribe,
+    daemon_factory: Callable[[Path], Daemon],
+    tmp_path: Path,
+) -> None:
+    """Issue 11: a read-only user connecting with the bridge's client id kicked it off the
+    broker again and again (bridge/state flapping). With the shipped broker settings the
+    broker binds client ids to users, so the intruder only ever gets its own."""
+    assert CLIENT_ID_RULE == "use_username_as_clientid true"
+    broker = mosquitto_factory(
+        allow_anonymous=False, users=PASSWORDS, acl=ACL, extra_config=CLIENT_ID_RULE
+    )
+    sim.add_user("alice", live=True)
+    text = config_yaml(broker, sim, tmp_path / "state", "- alice\n").replace(
+        "  client_id: bridge-under-test\n",
+        f"  client_id: tiktok2mqtt\n  user: tiktok2mqtt\n  password: {PASSWORDS['tiktok2mqtt']}\n",
+    )
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(text)
+    daemon = daemon_factory(cfg)
+    rec = await subscriber(broker, "tiktok/#", **as_user("homeassistant"))
+    await rec.wait_for("tiktok/alice/state", lambda x: x.json()["status"] == "connected", 30)
+
+    for _ in range(5):  # the dashboard's user, the bridge's client id
+        async with aiomqtt.Client(
+            broker.host, broker.port, identifier="tiktok2mqtt", **as_user("dashboard"), timeout=5
+        ):
+            await asyncio.sleep(0.2)
+    after = await health(rec, timeout=20)  # published after the attempts
+    assert after["mqtt"]["reconnects"] == 0 and after["mqtt"]["connected"]
+    assert [x.text for x in rec.on("tiktok/bridge/state")] == ["online"]
+    assert "MQTT: connection to" not in daemon.text()  # never lost
