@@ -22,7 +22,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from bridge.settings.tiktok import TikTokSettings
-from bridge.tiktok import frames, params
+from bridge.tiktok import frames, params, tunnel
 from bridge.tiktok.budget import CallBudget
 from bridge.tiktok.errors import (
     ConnectionLost,
@@ -164,10 +164,11 @@ class PushSession:
         try:
             return await connect(
                 target.url,
+                **await tunnel.route(
+                    self.settings.proxy, target.url, self.settings.connect_timeout_s
+                ),
                 additional_headers=list(target.headers),
                 user_agent_header=target.user_agent,
-                # Only the configured proxy; never the environment's (proxy=True would).
-                proxy=self.settings.proxy or None,
                 open_timeout=self.settings.connect_timeout_s,
                 # TikTok never answers WebSocket pings: liveness comes from `hb` frames.
                 ping_interval=None,

@@ -235,11 +235,17 @@ async def test_http_connect_proxy_carries_http_sign_and_socket(
 
 
 @pytest.mark.parametrize("mode", ["direct", "sign_server"])
-async def test_socks5_proxy_with_credentials(tt_sim: TikTokSimulator, mode: str) -> None:
+@pytest.mark.parametrize(
+    ("password", "in_url"),
+    [("pa55", "pa55"), ("p@ss:w/rd%", "p%40ss%3Aw%2Frd%25")],  # percent-encoded in the URL
+)
+async def test_socks5_proxy_with_credentials(
+    tt_sim: TikTokSimulator, mode: str, password: str, in_url: str
+) -> None:
     tt_sim.add_user("alice_live", live=True)
-    async with LoopbackProxy({FAKE_HOST: "127.0.0.1"}, auth=("user", "pa55")) as proxy:
+    async with LoopbackProxy({FAKE_HOST: "127.0.0.1"}, auth=("user", password)) as proxy:
         # socks5h: the proxy resolves names (the client could not).
-        client = make_client(tt_sim, mode, f"socks5h://user:pa55@127.0.0.1:{proxy.port}")
+        client = make_client(tt_sim, mode, f"socks5h://user:{in_url}@127.0.0.1:{proxy.port}")
         try:
             assert await watch_one_chat(client, tt_sim) == "through the proxy"
         finally:
