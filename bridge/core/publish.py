@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from bridge.actions.match import NO_CHANGE, Change
+from bridge.actions.match import Change
 from bridge.core.goals import Leaderboard, StreamGoals, totals_of
 from bridge.core.state import StreamerState, iso_utc
 from bridge.events import (
@@ -276,12 +276,14 @@ class StreamerPublisher:
     def _one(self, event: Event, simulated: bool) -> None:
         if isinstance(event, GiftEvent):
             event = event.with_tier(gift_tier(event.diamonds, self.settings.gift_tiers))
-        change = self._count(event)
+        # Like and viewer triggers compare these totals before and after the event.
+        likes, viewers = self.state.likes, self.state.viewers
+        self._count(event)
         if isinstance(event, ViewersEvent):
             # Viewer counts are state (retained integer + state JSON), not an event topic:
             # no JSON object is made for them (the actions make one only if a rule fires).
             if self._on_event is not None:
-                self._on_event(self.settings.user, event, change, None)
+                self._on_event(self.settings.user, event, self._change(likes, viewers), None)
             return
         if not event_enabled(event, self.settings):
             self.filtered += 1
@@ -293,7 +295,10 @@ class StreamerPublisher:
             self.sink.publish_event(self.topics.event(event.topic), payload)
         self.published += 1
         if self._on_event is not None:
-            self._on_event(self.settings.user, event, change, payload)
+            self._on_event(self.settings.user, event, self._change(likes, viewers), payload)
+
+    def _change(self, likes_before: int, viewers_before: int) -> Change:
+        return Change(likes_before, self.state.likes, viewers_before, self.state.viewers)
 
     # ---------------------------------------------------------------- goals, leaderboard
 
@@ -349,29 +354,23 @@ class StreamerPublisher:
         if self._on_goals is not None:
             self._on_goals(self.goals.snapshot())
 
-    def _count(self, event: Event) -> Change:
-        """Fold the event into the per-stream totals of the retained state; the like total
-        and viewer count before and after it (what like and viewer action triggers read)."""
+    def _count(self, event: Event) -> None:
+        """Fold the event into the per-stream totals of the retained state."""
         state = self.state
         state.last_event = time.time()
-        self._dirty = True
         if isinstance(event, GiftEvent) and event.final:
             state.add_diamonds(event.diamonds)
         elif isinstance(event, LikeEvent):
-            before = state.likes
             # TikTok's room total is authoritative when present; counts only without it.
             if event.total > 0:
                 state.raise_likes(event.total)
             else:
                 state.add_likes(event.count)
-            return Change(likes_before=before, likes_after=state.likes)
         elif isinstance(event, FollowEvent):
             state.add_follow()
         elif isinstance(event, ShareEvent):
             state.add_share()
         elif isinstance(event, ViewersEvent):
-            before = state.viewers
             state.viewers = max(event.current, 0)
             self._publish_viewers()
-            return Change(viewers_before=before, viewers_after=state.viewers)
-        return NO_CHANGE
+        self._dirty = True
