@@ -335,6 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--e2e-seconds", type=float, default=10.0)
     parser.add_argument("--e2e-rounds", type=int, default=2)
     parser.add_argument("--write", action="store_true", help="update bench/RESULTS.md")
+    parser.add_argument("--output", default=str(RESULTS), help="the file --write updates")
     args = parser.parse_args(argv)
     if args.worker:
         spec = json.loads(args.worker)
@@ -349,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     text = render(rows, e2e, command, args.e2e_rate)
     print(text)
     if args.write:
-        write_section(text)
+        write_section(text, Path(args.output))
     return 0
 
 
