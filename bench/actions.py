@@ -38,6 +38,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+# No `bridge` import at module level: a worker imports it from the tree it measures (the
+# working tree or the baseline revision's), so it must not be loaded before the path is set.
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "RESULTS.md"
 BEGIN, END = "<!-- bench.actions: begin -->", "<!-- bench.actions: end -->"
