@@ -298,7 +298,9 @@ def render(
     if e2e:
         lines += [
             f"Published-event cost, end to end at {rate:,} chats/s (as bench/e2e.py), without "
-            "rules and with one chat-command rule checked on every chat:",
+            "rules and with one chat-command rule checked on every chat (each round a fresh "
+            "daemon; on the shared machine rounds of one set-up differ by up to 40 %, more "
+            "than the rule costs):",
             "",
             "| Set-up | Round | Daemon µs CPU per event | Lost | p99 ms |",
             "| --- | ---: | ---: | ---: | ---: |",
