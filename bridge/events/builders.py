@@ -489,6 +489,45 @@ BUILDERS: dict[str, Builder] = {
     "WebcastLinkMicBattleItemCard": battle_card,
 }
 
+# The event topics each method's builder can produce (``Event.topic``; "viewers" for the
+# viewer counts). The processor skips, without parsing, the messages none of whose topics
+# are wanted (docs/architecture.md "Decoding only what is used"); a method missing here is
+# an unmodelled one and can only become an ``unknown`` event.
+TOPICS: dict[str, tuple[str, ...]] = {
+    "WebcastChatMessage": ("chat",),
+    "WebcastGiftMessage": ("gift",),
+    "WebcastLikeMessage": ("like",),
+    "WebcastMemberMessage": ("member",),
+    "WebcastSocialMessage": ("follow", "share", "unknown"),
+    "WebcastRoomUserSeqMessage": ("viewers",),
+    "WebcastControlMessage": ("stream",),
+    "WebcastSubNotifyMessage": ("subscribe",),
+    "WebcastQuestionNewMessage": ("question",),
+    "WebcastEmoteChatMessage": ("emote",),
+    "WebcastEnvelopeMessage": ("envelope",),
+    "WebcastLinkMicBattle": ("battle",),
+    "WebcastLinkMicArmies": ("battle",),
+    "WebcastLiveIntroMessage": ("intro",),
+    "WebcastRoomPinMessage": ("pin",),
+    "WebcastImDeleteMessage": ("delete",),
+    "WebcastRankUpdateMessage": ("rank",),
+    "WebcastBarrageMessage": ("super_fan", "unknown"),
+    "WebcastLinkMicBattleItemCard": ("battle",),
+}
+UNKNOWN_TOPICS = ("unknown",)
+
+
+def wanted_methods(topics: Iterable[str]) -> frozenset[str]:
+    """Both spellings of every modelled method whose events include one of ``topics``."""
+    want = set(topics)
+    return frozenset(
+        spelling
+        for method, produced in TOPICS.items()
+        if want.intersection(produced)
+        for spelling in (method, method.removeprefix("Webcast"))
+    )
+
+
 # Both spellings of every method (some arrive without "Webcast"), so the per-message
 # lookup is a single dict access.
 _BY_METHOD: dict[str, tuple[type[Message], Builder]] = {
