@@ -11,6 +11,8 @@ import gzip as _gzip
 import zlib
 from collections.abc import Iterator, Mapping
 
+from google.protobuf import __version__ as _protobuf_version
+from google.protobuf.internal import api_implementation
 from google.protobuf.message import DecodeError, Message
 
 from bridge.tiktok.pb import webcast_pb2 as pb
@@ -34,6 +36,7 @@ __all__ = [
     "header",
     "is_gzip",
     "iter_messages",
+    "protobuf_runtime",
     "route_params",
 ]
 
@@ -88,6 +91,27 @@ def as_text(value: str | bytes) -> str:
         return value if len(value) <= MAX_TEXT else value[:MAX_TEXT]
     # At most 4 bytes per character: decoding the cut bytes cannot come out short.
     return value[: MAX_TEXT * 4].decode("utf-8", errors="replace")[:MAX_TEXT]
+
+
+# ---------------------------------------------------------------- runtime
+
+# Said in the log and bridge/info when protobuf runs as pure Python (docs/install-systemd.md
+# "Raspberry Pi": no compiled wheel for 32-bit ARM on PyPI).
+PURE_PYTHON_WARNING = (
+    "protobuf runs as pure Python (no compiled build for this platform): decoding costs "
+    "several times more CPU; a 64-bit OS or Debian's python3-protobuf gives the compiled one"
+)
+
+
+def protobuf_runtime() -> dict[str, str]:
+    """Which protobuf runtime parses the frames: ``implementation`` is "upb" (compiled)
+    or "python" (pure Python, chosen when no compiled build exists or by
+    PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION), plus ``version`` and, for pure Python,
+    ``warning``."""
+    runtime = {"implementation": api_implementation.Type(), "version": _protobuf_version}
+    if runtime["implementation"] == "python":
+        runtime["warning"] = PURE_PYTHON_WARNING
+    return runtime
 
 
 # ---------------------------------------------------------------- decoding
