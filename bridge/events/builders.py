@@ -13,7 +13,6 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
-from google.protobuf.internal import api_implementation
 from google.protobuf.message import DecodeError, Message
 
 from bridge.events.model import (
@@ -52,11 +51,10 @@ from bridge.events.model import (
     User,
     ViewersEvent,
 )
-from bridge.tiktok.frames import MESSAGE_TYPES
+from bridge.tiktok.frames import MESSAGE_TYPES, PURE_PYTHON, parser
 from bridge.tiktok.frames import as_text as _text
 from bridge.tiktok.pb import webcast_pb2 as pb
 from bridge.tiktok.pb import webcast_view_pb2 as pv
-from bridge.tiktok.wire import reader
 
 Env = dict[str, Any]  # msg_id, room_id, create_time_ms: the keyword arguments of Event
 Builder = Callable[[Any, Env], Event]
@@ -559,26 +557,19 @@ VIEWS: dict[str, type[Message]] = {
     "WebcastRoomUserSeqMessage": pv.RoomUserSeqMessage,
     "WebcastControlMessage": pv.ControlMessage,
 }
-# Without a compiled protobuf, bridge/tiktok/wire.py reads the views: protobuf's pure-Python
-# parser costs several times more per message (bench/RESULTS.md, the Pi section).
-PURE_PYTHON = api_implementation.Type() == "python"
 
 
 def decoders(*, pure_python: bool = PURE_PYTHON) -> dict[str, Decoder]:
-    """The parser of every modelled method: views where there is one, wire.py's reader of
-    them when ``pure_python``, else the generated classes."""
-    table: dict[str, Decoder] = {}
-    for method in BUILDERS:
-        view = VIEWS.get(method)
-        if view is None:
-            table[method] = MESSAGE_TYPES[method]
-        else:
-            table[method] = reader(view) if pure_python else view
-    return table
+    """The parser of every modelled method: its view where there is one, else its full
+    class; read by wire.py when protobuf is pure Python (frames.parser)."""
+    return {
+        method: parser(VIEWS.get(method) or MESSAGE_TYPES[method], pure_python=pure_python)
+        for method in BUILDERS
+    }
 
 
 _DECODERS = decoders()
-_CONTRIBUTOR: Decoder = reader(pv.Contributor) if PURE_PYTHON else pv.Contributor
+_CONTRIBUTOR: Decoder = parser(pv.Contributor)
 
 # Both spellings of every method (some arrive without "Webcast"), so the per-message
 # lookup is a single dict access.

@@ -19,7 +19,7 @@ from bridge.events.dedupe import Deduper
 from bridge.events.gifts import GiftStreaks
 from bridge.events.likes import LikeBatcher
 from bridge.events.model import Event, GiftEvent, GiftInfo, LikeEvent, StreamEvent, UnknownEvent
-from bridge.tiktok.frames import as_text
+from bridge.tiktok.frames import as_text, parser
 from bridge.tiktok.pb import webcast_pb2 as pb
 
 
@@ -32,6 +32,9 @@ class ProcessorStats:
     skipped: int = 0  # messages not parsed: none of their events is wanted
 
 
+_COMMON_ONLY = parser(pb.CommonOnly)
+
+
 def common_of(payload: bytes) -> pb.Common | None:
     """Field 1 (``common``) of any WebCast message, without knowing the message type.
 
@@ -40,7 +43,7 @@ def common_of(payload: bytes) -> pb.Common | None:
     ``unknown`` event and are de-duplicated like every other message.
     """
     try:
-        only = pb.CommonOnly.FromString(payload)
+        only = _COMMON_ONLY.FromString(payload)
     except Exception:  # any malformed input: no common, not an error
         return None
     return only.common if only.HasField("common") else None

@@ -19,6 +19,7 @@ parser refuses the whole message instead). Malformed input raises ``DecodeError`
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 
 from google.protobuf.descriptor import FieldDescriptor
@@ -32,8 +33,8 @@ _SIGN64 = 1 << 63
 _MASK32 = (1 << 32) - 1
 _SIGN32 = 1 << 31
 
-# How a declared field's value is made.
-_INT64, _INT32, _BOOL, _STRING, _BYTES, _MESSAGE = range(6)
+# How a declared field's value is made (_MAP: a map field, read into a dict).
+_INT64, _INT32, _BOOL, _STRING, _BYTES, _MESSAGE, _MAP = range(7)
 _KINDS = {
     FieldDescriptor.TYPE_INT64: _INT64,
     FieldDescriptor.TYPE_INT32: _INT32,
@@ -43,6 +44,7 @@ _KINDS = {
     FieldDescriptor.TYPE_MESSAGE: _MESSAGE,
 }
 _DEFAULTS: dict[int, Any] = {_INT64: 0, _INT32: 0, _BOOL: False, _STRING: "", _BYTES: b""}
+_EMPTY_MAP: MappingProxyType[Any, Any] = MappingProxyType({})
 # Deeper nesting of unknown groups than this is refused (protobuf's own limit is 100).
 _MAX_GROUP_DEPTH = 64
 
@@ -51,14 +53,51 @@ class View:
     """Base of the classes made for each view message: values live in the instance
     ``__dict__``; absent fields fall back to the class attributes (proto3 defaults)."""
 
-    _size = 0
+    _data = b""  # what a top-level message was read from
+    DESCRIPTOR: Any = None  # the view's protobuf descriptor, set on each made class
 
     def HasField(self, name: str) -> bool:  # protobuf's name
         return name in self.__dict__
 
     def ByteSize(self) -> int:  # protobuf's name
         """Bytes the message was read from (protobuf's size of a canonical encoding)."""
-        return self._size
+        return len(self._data)
+
+    def __eq__(self, other: object) -> bool:
+        """Equal to a view or protobuf message of the same type with the same fields (as
+        protobuf compares; unknown fields aside)."""
+        descriptor = self.DESCRIPTOR
+        if getattr(getattr(other, "DESCRIPTOR", None), "full_name", None) != descriptor.full_name:
+            return NotImplemented
+        for field in descriptor.fields:
+            mine, theirs = getattr(self, field.name), getattr(other, field.name)
+            entry = field.message_type
+            if entry is not None and entry.GetOptions().map_entry:
+                mine, theirs = dict(mine), dict(theirs)
+            elif field.is_repeated:
+                mine, theirs = list(mine), list(theirs)
+            elif entry is not None and self.HasField(field.name) != other.HasField(field.name):  # type: ignore[attr-defined]
+                return False
+            if mine != theirs:
+                return False
+        return True
+
+    def ListFields(self) -> list[tuple[Any, Any]]:  # protobuf's name
+        """(field descriptor, value) of every field not at its default, in field order."""
+        out = []
+        for field in self.DESCRIPTOR.fields:
+            value = getattr(self, field.name)
+            single_message = field.message_type is not None and not field.is_repeated
+            if field.name in self.__dict__ if single_message else value:
+                out.append((field, value))
+        return out
+
+    __hash__ = None  # type: ignore[assignment]  # mutable-looking, like protobuf messages
+
+    def SerializeToString(self) -> bytes:  # protobuf's name
+        """The bytes the message was read from, unknown fields included (a recording
+        stores what arrived); only for messages read by ``FromString``."""
+        return self._data
 
 
 # field key (field number << 3 | wire type) → (attribute, kind, packed, repeated, sub-plan)
@@ -150,6 +189,8 @@ def _parse(buf: bytes, pos: int, end: int, plan: _Plan, into: View | None) -> Vi
             pos += 1
         else:
             key, pos = _varint(buf, pos)
+            if key > _MASK32:  # field numbers end at 2**29 - 1
+                raise DecodeError("tag out of range")
         spec = fields.get(key)
         if spec is None:
             if key < 8:
@@ -181,6 +222,14 @@ def _parse(buf: bytes, pos: int, end: int, plan: _Plan, into: View | None) -> Vi
                 # A singular sub-message that occurs twice is merged, as protobuf does.
                 merge = None if repeated else values.get(name)
                 value = _parse(buf, pos, stop, sub, merge)
+            elif kind == _MAP:
+                assert sub is not None
+                entry = _parse(buf, pos, stop, sub, None).__dict__
+                # Missing key or value: the default (a later entry of the same key wins).
+                key_, item = entry.get("key", sub.cls.key), entry.get("value", sub.cls.value)  # type: ignore[attr-defined]
+                values.setdefault(name, {})[key_] = item
+                pos = stop
+                continue
             elif kind == _STRING:
                 value = _text(buf[pos:stop])
             else:
@@ -200,7 +249,8 @@ def _plan_of(descriptor: Any, plans: dict[str, _Plan]) -> _Plan:
     known = plans.get(descriptor.full_name)
     if known is not None:
         return known
-    cls = type(descriptor.name, (View,), {"__module__": __name__, "__qualname__": descriptor.name})
+    names = {"__module__": __name__, "__qualname__": descriptor.name, "DESCRIPTOR": descriptor}
+    cls = type(descriptor.name, (View,), names)
     plan = plans[descriptor.full_name] = _Plan(cls)
     for field in descriptor.fields:
         kind = _KINDS.get(field.type)
@@ -208,14 +258,17 @@ def _plan_of(descriptor: Any, plans: dict[str, _Plan]) -> _Plan:
             raise TypeError(f"{field.full_name}: type {field.type} is not supported by wire.py")
         repeated = field.is_repeated
         sub = _plan_of(field.message_type, plans) if kind == _MESSAGE else None
-        if repeated:
-            default: Any = ()
+        if sub is not None and field.message_type.GetOptions().map_entry:
+            kind, repeated = _MAP, False
+            default: Any = _EMPTY_MAP
+        elif repeated:
+            default = ()
         elif sub is not None:
             default = sub.cls()  # shared and never written: values go into new objects
         else:
             default = _DEFAULTS[kind]
         setattr(cls, field.name, default)
-        length_delimited = kind in (_STRING, _BYTES, _MESSAGE)
+        length_delimited = kind in (_STRING, _BYTES, _MESSAGE, _MAP)
         wire = _LEN if length_delimited else _VARINT
         plan.fields[field.number << 3 | wire] = (field.name, kind, False, repeated, sub)
         if repeated and not length_delimited:
@@ -235,7 +288,7 @@ class ViewReader:
             view = _parse(data, 0, len(data), self._plan, None)
         except IndexError:
             raise DecodeError("truncated message") from None
-        view._size = len(data)
+        view._data = data
         return view
 
 
