@@ -40,6 +40,7 @@ from bridge.settings.streamer import GOALS, StreamerSettings
 from bridge.tiktok.budget import CallBudget
 from bridge.tiktok.client import TikTokClient
 from bridge.tiktok.errors import TikTokError
+from bridge.tiktok.frames import protobuf_runtime
 
 log = logging.getLogger(__name__)
 
@@ -400,6 +401,8 @@ class Bridge:
             "version": __version__,
             "api_version": API_VERSION,
             "python": platform.python_version(),
+            # Pure-Python protobuf decodes several times slower (docs/install-systemd.md).
+            "protobuf": protobuf_runtime(),
             "streamers": self.streamers,
             "config": self.config.redacted_dict(),
             "restart_required": bool(self.restart_keys),

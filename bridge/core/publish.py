@@ -93,6 +93,18 @@ def event_payload(event: Event, streamer: str, *, simulated: bool = False) -> di
     return data
 
 
+# Events that change the retained state (counters, viewers, live) or the leaderboard and
+# goals: decoded whether or not their topic is published (see _count).
+STATE_TOPICS = frozenset({"gift", "like", "follow", "share", "viewers", "stream"})
+
+
+def decoded_topics(settings: StreamerSettings) -> frozenset[str]:
+    """The event topics a streamer's processor must produce: the published ones (the only
+    ones actions see, docs/actions.md) and those the state counts. Home Assistant discovery
+    only points entities at these topics, so it needs nothing more."""
+    return STATE_TOPICS | frozenset(settings.events)
+
+
 def event_enabled(event: Event, settings: StreamerSettings) -> bool:
     # "gift/progress" is governed by "gift" (and by gift_progress in the processor).
     return event.topic.split("/", 1)[0] in settings.events

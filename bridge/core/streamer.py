@@ -35,7 +35,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from bridge.core.publish import StreamerPublisher
+from bridge.core.publish import StreamerPublisher, decoded_topics
 from bridge.events import Event, GiftInfo, StreamEvent, StreamProcessor
 from bridge.settings.streamer import StreamerSettings
 from bridge.settings.tiktok import SupervisorSettings
@@ -183,6 +183,8 @@ class StreamerSupervisor:
         pinned_changed = settings.room_id != self.settings.room_id
         self.settings = settings
         self.pub.settings = settings
+        if self._processor is not None:
+            self._processor.topics = decoded_topics(settings)
         if pinned_changed:
             self.reconnect()
 
@@ -344,6 +346,9 @@ class StreamerSupervisor:
         if info is not None:
             title = info.title or title
         self._processor = self._new_processor(room_id, await self._gift_catalogue(room_id))
+        # Live messages whose events nobody uses are not even parsed; `simulate` requests
+        # (their own processor) still decode everything they are given.
+        self._processor.topics = decoded_topics(self.settings)
         self._tick_wake.set()
         self.pub.stream_started(
             room_id,

@@ -336,8 +336,11 @@ async def test_reload_updates_one_streamer_and_leaves_the_others_connected(
     async with running(config(mosquitto, simulator, tmp_path, before)) as bridge:
         for user in rooms:
             await rec.wait_for(f"tiktok/{user}/state", status_is("connected"))
-        rooms["alice"].push(m.member("early"))  # not enabled yet: filtered
-        await wait_until(lambda: bridge._watched["alice"].publisher.filtered >= 1)
+        rooms["alice"].push(m.member("early"))  # not enabled yet: not even parsed
+        alice = bridge._watched["alice"].supervisor
+        await wait_until(
+            lambda: alice._processor is not None and alice._processor.stats.skipped >= 1
+        )
         await bridge.reload(config(mosquitto, simulator, tmp_path, after))
         rooms["alice"].push(m.member("late"), m.gift("gus", 9999, "Universe", 1200, 2))
         rooms["bob"].push(m.gift("hal", 9999, "Universe", 1200, 2))
