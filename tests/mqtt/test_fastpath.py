@@ -7,6 +7,8 @@ release that changes them must fail here, not in a user's broker log.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import aiomqtt
 from paho.mqtt.enums import MQTTErrorCode
 
@@ -95,3 +97,20 @@ async def test_no_socket_means_nothing_queued(mosquitto: Mosquitto) -> None:
     packets = fastpath.pack_qos0([(b"t/1", b"one")])
     assert fastpath.write(paho, packets) == MQTTErrorCode.MQTT_ERR_NO_CONN
     assert not paho.want_write()
+
+
+async def test_a_large_run_over_tls_arrives_whole_and_in_order(
+    mosquitto_factory: Callable[..., Mosquitto], subscriber: Subscribe, make_sink: MakeSink
+) -> None:
+    # TLS writes are partial in their own way (records, want-write); paho's writer must
+    # finish our buffer through the SSL socket as it does its own packets.
+    broker = mosquitto_factory(tls=True)
+    pki = broker.tls_files
+    assert pki is not None
+    rec = await subscriber(broker, "tiktok/#")  # the plain listener
+    h = await (await make_sink(settings_for(broker.tls_url, ca=str(pki.ca_cert)))).connected()
+    payloads = [bytes([97 + i % 26]) * (65_536 + i) for i in range(100)]
+    for payload in payloads:
+        h.sink.publish_event("tiktok/bench/chat", payload)
+    got = await rec.wait_count("tiktok/bench/chat", len(payloads), timeout=WAIT_S)
+    assert [m.payload for m in got] == payloads
