@@ -45,7 +45,9 @@ from typing import Any
 
 import aiomqtt
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import MQTTErrorCode
 
+from bridge.mqtt import fastpath
 from bridge.mqtt.limits import TopicRateLimiter
 from bridge.mqtt.payloads import PayloadLike, to_bytes
 from bridge.mqtt.topics import check_filter, check_topic
@@ -629,32 +631,43 @@ class MqttSink:
         self.stats.queued = len(self._events)
 
     def _publish_qos0_run(self, client: aiomqtt.Client) -> None:
-        """Hand up to ``_QOS0_RUN`` QoS 0 events straight to paho.
+        """Write up to ``_QOS0_RUN`` QoS 0 events with one socket write (bridge.mqtt.fastpath).
 
         QoS 0 has no acknowledgement to wait for, yet aiomqtt's ``publish`` awaits paho's
-        "written" callback (a task, a timeout and several loop turns per message): that
-        round trip was most of the bridge's CPU per event (bench/RESULTS.md, cost). An event
-        leaves the queue only once paho accepted it; a lost connection raises here and
-        the rest stays queued for the next session.
+        "written" callback, and paho itself sends each packet on its own and builds MQTT 5
+        reason-code and property objects for that callback: together most of the bridge's
+        CPU per event (bench/RESULTS.md, cost). The run goes into paho's outgoing queue
+        behind what is already there, so ordering with QoS 1 publishes is kept. Events
+        leave the queue only once paho took the bytes; with no connection they stay
+        queued for the next session.
         """
         paho = client._client
         now = time.monotonic()
         events = self._events
-        for _ in range(_QOS0_RUN):
-            if not events or events[0].qos != 0:
+        run: list[tuple[bytes, bytes]] = []
+        taken = stale = 0
+        for event in events:
+            if taken == _QOS0_RUN or event.qos != 0:
                 break
-            event = events[0]
+            taken += 1
             if self._stale(event, now):
-                events.popleft()
-                self.stats.dropped_stale += 1
-                continue
-            info = paho.publish(event.topic, event.payload, 0, False)
-            if info.rc != mqtt.MQTT_ERR_SUCCESS:
-                raise aiomqtt.MqttCodeError(info.rc, "Could not publish message")
+                stale += 1
+            else:
+                run.append((event.topic.encode(), event.payload))
+        rc = MQTTErrorCode.MQTT_ERR_SUCCESS
+        if run:
+            rc = fastpath.write(paho, fastpath.pack_qos0(run, mqtt5=fastpath.is_mqtt5(paho)))
+            if rc == MQTTErrorCode.MQTT_ERR_NO_CONN:
+                raise aiomqtt.MqttCodeError(rc, "Could not publish message")
+        for _ in range(taken):
             events.popleft()
-            self.stats.published += 1
-            self._event_streak += 1
+        self.stats.dropped_stale += stale
+        self.stats.published += len(run)
+        self._event_streak += len(run)
         self.stats.queued = len(events)
+        if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            # Handed to paho, then the socket broke (QoS 0: at most once, as before).
+            raise aiomqtt.MqttCodeError(rc, "Connection lost while publishing")
 
     # -- internals: reading ---------------------------------------------------------------
 
