@@ -15,11 +15,12 @@ import platform
 import resource
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from bridge import __version__
 from bridge.actions.engine import ActionEngine
+from bridge.clock import SYSTEM_CLOCK, Clock
 from bridge.config.model import ROOT, Config
 from bridge.core import simulate as sim
 from bridge.core.chat import ChatGate, ChatRefused, TokenBucket
@@ -33,12 +34,13 @@ from bridge.mqtt.discovery import DiscoveryPublisher
 from bridge.mqtt.sink import MqttSink
 from bridge.mqtt.topics import Topics
 from bridge.service.health import HealthFile, HealthStatus
+from bridge.service.tasks import Supervisor
 from bridge.settings import commands as limits
 from bridge.settings.declare import restart_changes
 from bridge.settings.streamer import GOALS, StreamerSettings
 from bridge.tiktok.budget import CallBudget
 from bridge.tiktok.client import TikTokClient
-from bridge.tiktok.errors import TikTokError
+from bridge.tiktok.errors import TikTokError, describe
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +54,6 @@ class _Watched:
     publisher: StreamerPublisher
     chat: ChatGate
     runtime: bool  # added over MQTT (persisted in the state dir), not from the config file
-    task: asyncio.Task[None] | None = field(default=None)
 
 
 class Bridge:
@@ -61,10 +62,12 @@ class Bridge:
         config: Config,
         *,
         redact: Callable[[str], str] = lambda text: text,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.config = config
+        self.clock = clock  # supervision, back-off, the call budget (tests move it)
         self.topics = Topics(config.mqtt.base_topic)
-        self.budget = CallBudget(config.supervisor.calls_per_minute)
+        self.budget = CallBudget(config.supervisor.calls_per_minute, clock=clock)
         self.client = TikTokClient(config.tiktok, budget=self.budget)
         self.store = RuntimeStore(config.service.state_dir)
         self.router = CommandRouter(self.topics, self._respond, self)
@@ -96,7 +99,17 @@ class Bridge:
         self._redact = redact
         self._started = time.monotonic()
         self._watched: dict[str, _Watched] = {}
-        self._tasks: list[asyncio.Task[None]] = []
+        # Every long-running task is supervised: a crash is logged, reported and restarted
+        # with back-off instead of ending silently (the streamers' restarts use their
+        # back-off settings; the bridge's own loops the defaults).
+        sup = config.supervisor
+        self._streamers = Supervisor(
+            clock=clock,
+            backoff_initial_s=sup.backoff_initial_s,
+            backoff_max_s=sup.backoff_max_s,
+            healthy_after_s=sup.healthy_after_s,
+        )
+        self._services = Supervisor(clock=clock)
 
     # ---------------------------------------------------------------- life cycle
 
@@ -109,13 +122,11 @@ class Bridge:
             self.discovery.start()  # bridge device + HA birth subscription; streamers in _add
         self._start_streamers()
         self._publish_info()
-        self._tasks = [
-            asyncio.create_task(self.sink.run(), name="mqtt-sink"),
-            asyncio.create_task(self._health_loop(), name="health"),
-        ]
+        self._services.start("mqtt-sink", self.sink.run)
+        self._services.start("health", self._health_loop)
         health_file = self._health_file()
         if health_file is not None:
-            self._tasks.append(asyncio.create_task(health_file.run(), name="health-file"))
+            self._services.start("health-file", health_file.run)
         try:
             await shutdown.wait()
         finally:
@@ -131,9 +142,7 @@ class Bridge:
         if self.discovery is not None:
             await self.discovery.close()
         await self.sink.close()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._services.close()
         await self.client.aclose()
         with contextlib.suppress(Exception):
             health_file = self._health_file()
@@ -197,6 +206,7 @@ class Bridge:
             watching=watching,
             start_delay_s=start_delay_s,
             on_rate_limited=self.budget.block_until,
+            clock=self.clock,
         )
         entry = _Watched(supervisor, publisher, ChatGate(settings.chat_send), runtime)
         self._watched[settings.user] = entry
@@ -205,7 +215,35 @@ class Bridge:
             self.discovery.announce_streamer(settings)
         for topic in topics.commands:
             self.sink.subscribe(topic)
-        entry.task = asyncio.create_task(supervisor.run(), name=f"streamer-{settings.user}")
+        self._streamers.start(
+            _task_name(user),
+            supervisor.run,
+            on_crash=lambda _name, exc, delay: self._streamer_crashed(user, exc, delay),
+        )
+
+    def _streamer_crashed(self, user: str, exc: BaseException, delay: float) -> None:
+        """A streamer's supervisor raised (a bug): say so on its state and bridge/event; the
+        task supervisor restarts it after ``delay``. The exception's text stays in the log
+        (it may quote anything); the payloads carry its type only."""
+        entry = self._watched.get(user)
+        if entry is None:
+            return
+        reason = f"crashed, restarting: {describe(exc)}"
+        self.bridge_event(
+            "streamer_crashed",
+            {"streamer": user, "reason": reason, "restart_in_s": round(delay, 1)},
+        )
+        entry.publisher.set_status("error", reason=reason, retry_in=delay)
+
+    @property
+    def alive(self) -> bool:
+        """Every supervised task runs or waits for its restart: the systemd watchdog pings
+        only while this holds."""
+        return self._streamers.alive and self._services.alive
+
+    def crashes(self, user: str) -> int:
+        """How often ``user``'s supervisor crashed and was restarted."""
+        return self._streamers.crashes(_task_name(user))
 
     async def _remove(self, user: str) -> None:
         entry = self._watched.pop(user)
@@ -218,10 +256,7 @@ class Bridge:
             self.discovery.remove_streamer(user)  # its HA device goes away
 
     async def _stop_one(self, entry: _Watched) -> None:
-        if entry.task is not None:
-            entry.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await entry.task
+        await self._streamers.stop(_task_name(entry.supervisor.user))
 
     def _entry(self, user: str) -> _Watched:
         entry = self._watched.get(user)
@@ -410,7 +445,7 @@ class Bridge:
 
     async def _health_loop(self) -> None:
         while True:
-            await asyncio.sleep(self.config.service.health_interval_s)
+            await self.clock.sleep(self.config.service.health_interval_s)
             try:
                 self.publish_health()
             except Exception:
@@ -465,6 +500,10 @@ class Bridge:
         count = len(self._watched)
         broker = "broker connected" if self.sink.connected else "waiting for broker"
         return f"{count} streamer{'s' if count != 1 else ''}, {live} live, {broker}"
+
+
+def _task_name(user: str) -> str:
+    return f"streamer-{user}"
 
 
 def _rss_mb() -> float:

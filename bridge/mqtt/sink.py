@@ -347,6 +347,12 @@ class MqttSink:
         if self._run_task is not None:
             raise RuntimeError("MqttSink.run() is already running")
         self._run_task = asyncio.current_task()
+        try:
+            await self._stay_connected()
+        finally:
+            self._run_task = None  # a supervisor may run it again after a crash
+
+    async def _stay_connected(self) -> None:
         attempt = 0
         while not self._stopping.is_set():
             started = time.monotonic()
