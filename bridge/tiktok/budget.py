@@ -20,8 +20,9 @@ class CallBudget:
 
     ``acquire`` waits (FIFO) for a token and for any block set by ``block_until``.
     Time: the injected clock's monotonic time for refilling and waiting (tests move it).
-    A 429 reset arrives as a unix stamp and is turned into a monotonic deadline when it arrives, so a wall-clock jump afterwards (NTP
-    on a Pi without RTC) neither extends the block by the jump nor ends it early.
+    A 429 reset arrives as a unix stamp and is turned into a monotonic deadline when it
+    arrives, so a wall-clock jump afterwards (NTP on a Pi without RTC) neither extends the
+    block by the jump nor ends it early.
     """
 
     def __init__(

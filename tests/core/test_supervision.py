@@ -456,3 +456,59 @@ async def test_user_not_found_confirmed_ends_the_stream(
     assert lookups == 3  # believed only at the third "user not found" in a row
     assert ended.json()["data"]["reason"] == "not_found"
     assert live_values(rec)[-1] == "OFF"
+
+
+# ----------------------------------------------------------------------------- crashes
+
+
+async def test_a_crashed_streamer_is_reported_and_restarted_while_the_others_keep_going(
+    mosquitto: Mosquitto,
+    simulator: TikTokSimulator,
+    subscriber: Subscribe,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rooms = {u: simulator.add_user(u, live=True) for u in ("alice", "bob")}
+    rec = await subscriber(mosquitto, "tiktok/#")
+    cfg = config(
+        mosquitto, simulator, tmp_path, "- alice\n- bob\n", supervisor=sup(backoff_initial_s=0.5)
+    )
+    async with running(cfg) as bridge:
+        for user in rooms:
+            await rec.wait_for(f"tiktok/{user}/state", status_is("connected"))
+        alice = bridge.supervisor("alice")
+        loop_once = alice._run_once
+        faults = 0
+
+        async def faulty() -> None:  # a bug in alice's loop, once
+            nonlocal faults
+            if faults == 0:
+                faults += 1
+                raise RuntimeError("injected fault 0xC0FFEE")
+            await loop_once()
+
+        monkeypatch.setattr(alice, "_run_once", faulty)
+        rooms["alice"].drop_connections()  # alice's loop turns: the fault fires
+        crashed = await rec.wait_for("tiktok/bridge/event", is_event("streamer_crashed"))
+        state = await rec.wait_for("tiktok/alice/state", status_is("error"))
+        rooms["bob"].push(m.chat("carol", "still here"))
+        chat = await rec.wait_for("tiktok/bob/chat")
+        await rooms["alice"].wait_for(lambda: len(rooms["alice"].entered_connections()) == 1)
+        await wait_until(lambda: rec.on("tiktok/alice/state")[-1].json()["status"] == "connected")
+        alive, crashes = bridge.alive, bridge.crashes("alice")
+
+    data = crashed.json()["data"]
+    assert data == {
+        "streamer": "alice",
+        "reason": "crashed, restarting: internal error: RuntimeError (see the log)",
+        "restart_in_s": 0.5,
+    }
+    assert state.json()["reason"] == data["reason"]
+    assert "0xC0FFEE" not in crashed.text + state.text  # the exception's text stays in the log
+    logged = [r for r in caplog.records if r.exc_info and "0xC0FFEE" in str(r.exc_info[1])]
+    assert [r.getMessage() for r in logged] == ["streamer-alice crashed; restart in 0.5 s"]
+    assert chat.json()["text"] == "still here"
+    assert len(rooms["bob"].records) == 1  # bob never noticed
+    assert len(rooms["alice"].records) == 2  # alice came back after the restart
+    assert alive and crashes == 1
