@@ -196,6 +196,7 @@ class Bridge:
             on_event=self.actions.handle if self.actions is not None else None,
             goals=StreamGoals(targets, resume=self.store.goal_progress(user)),
             on_goals=lambda snapshot: self.store.set_goal_progress(user, snapshot),
+            clock=self.clock.monotonic,  # the state JSON's throttle, on the ticks' clock
         )
         watching = self.store.watch(settings.user, settings.watch)
         supervisor = StreamerSupervisor(

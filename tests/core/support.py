@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from bridge.clock import SYSTEM_CLOCK, Clock
 from bridge.config import Config, load_config_text
 from bridge.core.app import Bridge
 from bridge.settings.tiktok import SupervisorSettings
@@ -104,8 +105,8 @@ def with_supervisor(config: Config, supervisor: SupervisorSettings) -> Config:
 
 
 @contextlib.asynccontextmanager
-async def running(config: Config) -> AsyncIterator[Bridge]:
-    bridge = Bridge(config)
+async def running(config: Config, clock: Clock = SYSTEM_CLOCK) -> AsyncIterator[Bridge]:
+    bridge = Bridge(config, clock=clock)
     stop = asyncio.Event()
     task = asyncio.create_task(bridge.run(stop))
     try:

@@ -3,8 +3,9 @@ outages, blocks, the shared call budget, reloads, and the politeness rules (fast
 after a stream end, hourly reconnect cap, unconfirmed "user not found").
 
 Time is never measured for speed: the tests count requests in the simulator's request log
-and check their order; absence checks wait a short window that is far below the configured
-delay they protect.
+and check their order. Most run the bridge on a virtual clock (tests/helpers/clock.py):
+time flows while they wait for real messages, and an absence check jumps the clock to just
+short of the configured delay it protects instead of sleeping.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from bridge.clock import VirtualClock
 from bridge.config import Config
 from bridge.core.streamer import Backoff
 from bridge.sim import SimConfig, TikTokSimulator
@@ -28,6 +30,7 @@ from bridge.sim import messages as m
 from bridge.sim.records import RequestRecord
 from bridge.sim.rooms import OFFLINE
 from tests.core.support import FAST, config_yaml, events_on, make_config, running, status_is
+from tests.helpers.clock import flowing
 from tests.helpers.mosquitto import Mosquitto, MqttRecorder, Subscribe
 
 ALICE = "- alice\n"
@@ -117,7 +120,8 @@ async def test_silent_socket_of_a_live_room_is_reconnected(
     room = simulator.add_user("alice", live=True)
     rec = await subscriber(mosquitto, "tiktok/#")
     cfg = config(mosquitto, simulator, tmp_path, supervisor=sup(silent_check_s=1.5))
-    async with running(cfg):
+    clock = VirtualClock()
+    async with running(cfg, clock), flowing(clock):
         await rec.wait_for("tiktok/alice/state", status_is("connected"))
         room.half_open(True)  # the socket stays open, nothing arrives any more
         await room.wait_for(lambda: len(room.records) >= 2 and bool(room.entered_connections()))
@@ -137,7 +141,8 @@ async def test_silent_socket_of_an_ended_room_ends_the_stream(
     room = simulator.add_user("alice", live=True)
     rec = await subscriber(mosquitto, "tiktok/#")
     cfg = config(mosquitto, simulator, tmp_path, supervisor=sup(silent_check_s=1.5))
-    async with running(cfg):
+    clock = VirtualClock()
+    async with running(cfg, clock), flowing(clock):
         await rec.wait_for("tiktok/alice/state", status_is("connected"))
         room.half_open(True)
         room.status = OFFLINE  # ended without a control message and without closing
@@ -190,18 +195,20 @@ async def test_sign_server_errors_back_off_without_a_hot_loop(
     rec = await subscriber(mosquitto, "tiktok/#")
     supervisor = sup(backoff_initial_s=0.5, backoff_max_s=4.0)
     cfg = config(mosquitto, simulator, tmp_path, supervisor=supervisor, connection="sign_server")
-    async with running(cfg) as bridge:
+    clock = VirtualClock()
+    async with running(cfg, clock) as bridge, flowing(clock):
         await rec.wait_for("tiktok/alice/state", status_is("sign_unavailable"))
         alice = bridge.supervisor("alice")
         depth = [alice.backoff_failures]
-        start = len(requests(simulator, "/webcast/fetch"))
-        await asyncio.sleep(4.0)
+        start, started_at = len(requests(simulator, "/webcast/fetch")), clock.monotonic()
+        await wait_until(lambda: alice.backoff_failures >= depth[0] + 3)
         calls = len(requests(simulator, "/webcast/fetch")) - start
+        elapsed = clock.monotonic() - started_at
         depth.append(alice.backoff_failures)
 
-    # Every retry waits at least backoff_initial_s: at most 4.0 / 0.5 attempts + 1 in 4 s
-    # (a hot loop would make hundreds); and the failures keep deepening the back-off.
-    assert 1 <= calls <= 9
+    # Every retry waits at least backoff_initial_s (a hot loop would make hundreds), and the
+    # failures keep deepening the back-off.
+    assert 3 <= calls <= elapsed / 0.5 + 1
     assert depth[1] > depth[0] >= 1
     assert {r.status for r in requests(simulator, "/webcast/fetch")} == {500}
     assert "OFF" not in live_values(rec)  # never connected, never declared live either way
@@ -277,14 +284,23 @@ async def test_blocked_waits_long_without_churn(
     rec = await subscriber(mosquitto, "tiktok/#")
     # backoff_max_s stays short: a block must use blocked_backoff_s, not the generic cap.
     supervisor = sup(blocked_backoff_s=60.0, backoff_max_s=0.5)
-    async with running(config(mosquitto, simulator, tmp_path, supervisor=supervisor)):
+    clock = VirtualClock()  # stands still: the first attempt needs no timer
+
+    def upgrades() -> list[RequestRecord]:
+        return [r for r in requests(simulator) if r.path.startswith("/webcast/im/")]
+
+    async with running(config(mosquitto, simulator, tmp_path, supervisor=supervisor), clock):
         await rec.wait_for("tiktok/alice/state", status_is("blocked"))
         error = await rec.wait_for("tiktok/bridge/event", is_event("watch_error"))
         await rec.wait_for("tiktok/alice/availability", lambda msg: msg.text == "offline")
-        await asyncio.sleep(3.0)  # several generic back-offs, far below blocked_backoff_s
-        upgrades = [r for r in requests(simulator) if r.path.startswith("/webcast/im/")]
+        retry_after = error.json()["data"]["retry_after_s"]  # rounded to the second
+        # Just short of the block's wait: a hundred generic back-offs would fit in there.
+        await clock.advance(retry_after - 1.0)
+        held = len(upgrades())
+        await clock.advance(2.0)  # the wait is over: the next attempt goes out
+        await wait_until(lambda: len(upgrades()) == 2)
 
-    assert len(upgrades) == 1 and upgrades[0].status in (400, 415)
+    assert held == 1 and upgrades()[0].status in (400, 415)
     data = error.json()["data"]
     assert data["reason"] == "blocked"
     assert 48 <= data["retry_after_s"] <= 72  # 60 s ± 20 % jitter
@@ -365,23 +381,25 @@ async def test_after_a_stream_end_a_few_faster_polls_then_the_normal_interval(
     room = simulator.add_user("alice", live=True)
     rec = await subscriber(mosquitto, "tiktok/#")
     supervisor = sup(live_poll_interval_s=60.0, ended_poll_interval_s=1.0, ended_polls=2)
+    clock = VirtualClock()
 
     def polls() -> int:
         return len(requests(simulator, "/@alice/live"))
 
-    async with running(config(mosquitto, simulator, tmp_path, supervisor=supervisor)):
-        await rec.wait_for("tiktok/alice/state", status_is("connected"))
-        # A restart right after the end is noticed by the burst, not after 60 s.
-        room.end()
-        ended_at = polls()
-        await wait_until(lambda: polls() > ended_at)
-        room.go_live()
-        await room.wait_entered(1, within=20)
-        # Ended for good: exactly `ended_polls` quick polls, then silence until 60 s.
-        room.end()
-        ended_at = polls()
-        await wait_until(lambda: polls() >= ended_at + 2)
-        await asyncio.sleep(3.0)
+    async with running(config(mosquitto, simulator, tmp_path, supervisor=supervisor), clock):
+        async with flowing(clock):
+            await rec.wait_for("tiktok/alice/state", status_is("connected"))
+            # A restart right after the end is noticed by the burst, not after 60 s.
+            room.end()
+            ended_at = polls()
+            await wait_until(lambda: polls() > ended_at)
+            room.go_live()
+            await room.wait_entered(1, within=20)
+            # Ended for good: exactly `ended_polls` quick polls, then silence until 60 s.
+            room.end()
+            ended_at = polls()
+            await wait_until(lambda: polls() >= ended_at + 2)
+        await clock.advance(30.0)  # far beyond the quick polls, half the normal interval
         burst = polls() - ended_at
 
     assert burst == 2
@@ -395,20 +413,22 @@ async def test_reconnects_are_capped_per_hour(
     room = simulator.add_user("alice", live=True)
     rec = await subscriber(mosquitto, "tiktok/#")
     supervisor = sup(max_reconnects_per_hour=3, backoff_max_s=60.0)
-    async with running(config(mosquitto, simulator, tmp_path, supervisor=supervisor)):
-        for attempt in range(1, 4):
-            await room.wait_for(lambda: len(room.entered_connections()) == 1)
-            assert len(room.records) == attempt
-            room.drop_connections()
-        error = await rec.wait_for(
-            "tiktok/bridge/event",
-            lambda msg: (
-                msg.json()["type"] == "watch_error"
-                and msg.json()["data"]["reason"] == "reconnect_limited"
-            ),
-        )
-        await rec.wait_for("tiktok/alice/state", status_is("reconnect_limited"))
-        await asyncio.sleep(2.0)  # far below backoff_max_s
+    clock = VirtualClock()
+    async with running(config(mosquitto, simulator, tmp_path, supervisor=supervisor), clock):
+        async with flowing(clock):
+            for attempt in range(1, 4):
+                await room.wait_for(lambda: len(room.entered_connections()) == 1)
+                assert len(room.records) == attempt
+                room.drop_connections()
+            error = await rec.wait_for(
+                "tiktok/bridge/event",
+                lambda msg: (
+                    msg.json()["type"] == "watch_error"
+                    and msg.json()["data"]["reason"] == "reconnect_limited"
+                ),
+            )
+            await rec.wait_for("tiktok/alice/state", status_is("reconnect_limited"))
+        await clock.advance(55.0)  # within backoff_max_s of the capped attempt
         connections = len(room.records)
 
     assert connections == 3
@@ -446,7 +466,9 @@ async def test_user_not_found_confirmed_ends_the_stream(
     simulator.add_user("alice", live=True)
     rec = await subscriber(mosquitto, "tiktok/#")
     supervisor = sup(backoff_initial_s=1.0, backoff_max_s=1.0, not_found_confirmations=3)
-    async with running(config(mosquitto, simulator, tmp_path, supervisor=supervisor)):
+    clock = VirtualClock()
+    cfg = config(mosquitto, simulator, tmp_path, supervisor=supervisor)
+    async with running(cfg, clock), flowing(clock):
         await rec.wait_for("tiktok/alice/state", status_is("connected"))
         simulator.remove_user("alice")
         await rec.wait_for("tiktok/alice/state", status_is("not_found"), timeout=20)
