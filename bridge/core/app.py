@@ -77,6 +77,7 @@ class Bridge:
             on_message=self._on_message,
             on_connected=self._on_connected,
             on_oversize=self.router.on_oversize,
+            clock=clock,
         )
         # Home Assistant discovery (None when homeassistant.enabled is false).
         self.discovery: DiscoveryPublisher | None = None
@@ -90,7 +91,7 @@ class Bridge:
                 republish=self.republish_states,
             )
         # Direct actions: rules → device publishes (docs/actions.md); None without rules.
-        self.actions = _action_engine(config, self.sink)
+        self.actions = _action_engine(config, self.sink, clock)
         # Keys that a reload changed but only a restart applies (declared per key), compared
         # with the configuration the process started with: reverting a change clears it.
         self._started_with = config
@@ -517,7 +518,13 @@ def _rss_mb() -> float:
         return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def _action_engine(config: Config, sink: MqttSink) -> ActionEngine | None:
+def _action_engine(config: Config, sink: MqttSink, clock: Clock) -> ActionEngine | None:
     if not config.actions.rules:
         return None
-    return ActionEngine(config.actions, sink, base_topic=config.mqtt.base_topic)
+    return ActionEngine(
+        config.actions,
+        sink,
+        base_topic=config.mqtt.base_topic,
+        clock=clock.monotonic,  # cooldowns, the cap, off-after
+        sleep=clock.sleep,
+    )
