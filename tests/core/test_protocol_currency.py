@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from bridge.clock import VirtualClock
 from bridge.config import Config
 from bridge.sim import SimConfig, TikTokSimulator
 from bridge.sim import messages as m
@@ -37,6 +38,7 @@ from tests.core.support import (
     status_is,
     validate_events,
 )
+from tests.helpers.clock import flowing
 from tests.helpers.mosquitto import Mosquitto, MqttRecorder, Subscribe
 
 MODES = ("direct", "sign_server")
@@ -113,7 +115,8 @@ async def test_a_stream_ending_without_a_control_message_turns_live_off(
     streamers = f"- user: alice\n  room_id: {room.room_id}\n" if pinned else "- alice\n"
     rec = await subscriber(mosquitto, "tiktok/#")
     cfg = config(mosquitto, simulator, tmp_path, streamers, connection=mode, silent_check_s=1.5)
-    async with running(cfg):
+    clock = VirtualClock()  # silent_check_s and the polls pass in virtual time
+    async with running(cfg, clock), flowing(clock):
         await rec.wait_for("tiktok/alice/state", status_is("connected"))
         room.push(m.chat("ann", "hello"))
         await rec.wait_for("tiktok/alice/chat")
