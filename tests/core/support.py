@@ -116,6 +116,13 @@ async def running(config: Config, clock: Clock = SYSTEM_CLOCK) -> AsyncIterator[
         await asyncio.wait_for(task, 20)
 
 
+async def wait_until(predicate: Callable[[], bool], within: float = 20.0) -> None:
+    """Until `predicate` holds (for state that has no change signal of its own)."""
+    async with asyncio.timeout(within):
+        while not predicate():  # noqa: ASYNC110 - polled: nothing to wait on
+            await asyncio.sleep(0.02)
+
+
 def status_is(status: str) -> Callable[[Received], bool]:
     """Predicate: a state snapshot with this status."""
     return lambda msg: bool(msg.payload) and msg.json()["status"] == status

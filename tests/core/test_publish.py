@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
+from bridge.clock import VirtualClock
 from bridge.sim import TikTokSimulator
 from bridge.sim import messages as m
 from tests.core.support import (
@@ -15,6 +15,7 @@ from tests.core.support import (
     status_is,
     validate_events,
 )
+from tests.helpers.clock import flowing
 from tests.helpers.mosquitto import Mosquitto, Subscribe
 
 STREAMER = """\
@@ -206,11 +207,11 @@ async def test_reconnect_dedupes_replayed_history(
         await room.wait_for(lambda: len(room.records) >= 2 and bool(room.entered_connections()))
         await rec.wait_for("tiktok/alice/state", status_is("connected"))
         room.push(m.chat("ann", "four"))
-        await rec.wait_count("tiktok/alice/chat", 4)
-        await asyncio.sleep(0.5)  # give a duplicate (if any) time to arrive
+        room.push(m.chat("ann", "five"))  # a later fact: one socket, one sink, in order
+        await rec.wait_for("tiktok/alice/chat", lambda msg: msg.json()["text"] == "five")
         health = bridge.health()["streamers"]["alice"]
     texts = [c["text"] for c in events_on(rec, "tiktok/alice/chat")]
-    assert texts == ["one", "two", "three", "four"]
+    assert texts == ["one", "two", "three", "four", "five"]  # no duplicate came before it
     assert health["reconnects"] >= 1
     assert health["duplicates"] >= 3  # the replayed history really arrived, and was dropped
     # A transport loss is not a stream end: live never went OFF.
@@ -224,7 +225,8 @@ async def test_health_and_info(
     simulator.add_user("alice", live=True)
     rec = await subscriber(mosquitto, "tiktok/bridge/#")
     cfg = make_config(config_yaml(mosquitto, simulator, tmp_path / "s", STREAMER), tmp_path)
-    async with running(cfg):
+    clock = VirtualClock()  # health_interval_s passes in virtual time
+    async with running(cfg, clock), flowing(clock):
         info = await rec.wait_for("tiktok/bridge/info")
         health = await rec.wait_for(
             "tiktok/bridge/health", lambda x: "alice" in x.json()["streamers"], timeout=15
