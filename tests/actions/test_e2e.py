@@ -14,7 +14,7 @@ import aiomqtt
 
 from bridge.sim import TikTokSimulator
 from bridge.sim import messages as m
-from tests.core.support import config_yaml, make_config, running
+from tests.core.support import config_yaml, make_config, running_virtual
 from tests.helpers.mosquitto import Mosquitto, MqttRecorder, Subscribe
 
 STREAMER = "- user: alice\n"
@@ -83,7 +83,7 @@ async def test_gifts_and_commands_drive_devices(
     room = simulator.add_user("alice", live=True)
     device = await subscriber(mosquitto, ["cmnd/#", "wled/#", "zigbee2mqtt/#", "tiktok/#"])
     cfg = make_config(config_text(mosquitto, simulator, tmp_path, ACTIONS), tmp_path)
-    async with running(cfg) as bridge:
+    async with running_virtual(cfg) as bridge:
         await device.wait_for("tiktok/alice/state", lambda x: x.json()["status"] == "connected")
         await device.wait_for("tiktok/actions/state", lambda x: x.text == "ON")
         hostile = m.viewer("evil", HOSTILE)
@@ -136,7 +136,7 @@ async def test_kill_switch_over_mqtt_sends_off(
         mosquitto, ["cmnd/#", "tiktok/actions/#", "tiktok/bridge/event", "tiktok/alice/state"]
     )
     cfg = make_config(config_text(mosquitto, simulator, tmp_path, ACTIONS), tmp_path)
-    async with running(cfg):
+    async with running_virtual(cfg):
         await device.wait_for("tiktok/actions/state", lambda x: x.text == "ON")
         await device.wait_for("tiktok/alice/state", lambda x: x.json()["status"] == "connected")
         room.push(m.follow("fan1"))
@@ -163,7 +163,7 @@ async def test_shutdown_sends_off_and_dry_run_publishes_nothing(
     device = await subscriber(mosquitto, ["cmnd/#", "tiktok/bridge/event", "tiktok/alice/state"])
     connected = lambda x: x.json()["status"] == "connected"  # noqa: E731
     cfg = make_config(config_text(mosquitto, simulator, tmp_path, ACTIONS), tmp_path)
-    async with running(cfg):
+    async with running_virtual(cfg):
         await device.wait_for("tiktok/alice/state", connected)
         room.push(m.follow("fan1"))
         await device.wait_for("cmnd/plug/POWER", lambda x: x.text == "ON", timeout=15)
@@ -173,7 +173,7 @@ async def test_shutdown_sends_off_and_dry_run_publishes_nothing(
     device.clear()
     dry = ACTIONS.replace("max_on_s: 60", "max_on_s: 60\n  dry_run: true")
     cfg = make_config(config_text(mosquitto, simulator, tmp_path, dry), tmp_path)
-    async with running(cfg):
+    async with running_virtual(cfg):
         await device.wait_for("tiktok/alice/state", connected)
         room.push(m.follow("fan2"))
         is_action = lambda x: x.json()["type"] == "action"  # noqa: E731
@@ -208,7 +208,7 @@ actions:
     room = simulator.add_user("alice", live=True)
     device = await subscriber(mosquitto, ["cmnd/#", "tiktok/#"])
     cfg = make_config(config_text(mosquitto, simulator, tmp_path, rule), tmp_path)
-    async with running(cfg) as bridge:
+    async with running_virtual(cfg) as bridge:
         await device.wait_for("tiktok/alice/state", lambda x: x.json()["status"] == "connected")
         for n in range(4):
             room.push(m.gift(f"fan{n}", "Rose", repeat_count=1, repeat_end=1))

@@ -14,7 +14,14 @@ import aiomqtt
 
 from bridge.sim import TikTokSimulator
 from bridge.sim import messages as m
-from tests.core.support import SESSION_ID, SIGN_KEY, config_yaml, make_config, running, status_is
+from tests.core.support import (
+    SESSION_ID,
+    SIGN_KEY,
+    config_yaml,
+    make_config,
+    running_virtual,
+    status_is,
+)
 from tests.helpers.mosquitto import Mosquitto, MqttRecorder, Subscribe
 
 CHAT_TIKTOK = f"""\
@@ -57,7 +64,7 @@ async def test_chat_send_refuses_what_is_not_text(
         mosquitto, simulator, tmp_path / "s", streamers, extra_tiktok=tiktok,
         connection="sign_server",
     )  # fmt: skip
-    async with running(make_config(text, tmp_path)):
+    async with running_virtual(make_config(text, tmp_path)):
         await rec.wait_for("tiktok/alice/state", status_is("connected"))
         await asyncio.sleep(0.2)
         topic, answer = "tiktok/alice/chat/send", "tiktok/bridge/response/chat/send"
@@ -98,7 +105,7 @@ async def test_transaction_and_payload_shapes_always_get_an_answer(
 ) -> None:
     rec = await subscriber(mosquitto, "tiktok/#")
     cfg = make_config(config_yaml(mosquitto, simulator, tmp_path / "s", "[]\n"), tmp_path)
-    async with running(cfg) as bridge:
+    async with running_virtual(cfg) as bridge:
         await rec.wait_for("tiktok/bridge/info")
         await asyncio.sleep(0.2)
         topic, answer = request("health_check")
@@ -124,7 +131,7 @@ async def test_streamer_add_checks_like_the_configuration_file(
     rec = await subscriber(mosquitto, "tiktok/#")
     text = config_yaml(mosquitto, simulator, tmp_path / "s", "- alice\n")
     text = text.replace("  health_interval_s: 5\n", "  health_interval_s: 5\n  max_streamers: 4\n")
-    async with running(make_config(text, tmp_path)) as bridge:
+    async with running_virtual(make_config(text, tmp_path)) as bridge:
         await rec.wait_for("tiktok/bridge/info")
         await asyncio.sleep(0.2)
         topic, answer = request("streamer/add")
@@ -177,7 +184,7 @@ async def test_a_burst_of_adds_is_bounded_by_rate_and_limit(
     rec = await subscriber(mosquitto, "tiktok/bridge/#")
     cfg = make_config(config_yaml(mosquitto, simulator, tmp_path / "s", "[]\n"), tmp_path)
     adds = 200
-    async with running(cfg) as bridge:
+    async with running_virtual(cfg) as bridge:
         await rec.wait_for("tiktok/bridge/info")
         await asyncio.sleep(0.2)
         started = time.monotonic()
@@ -213,7 +220,7 @@ async def test_simulate_is_bounded_whatever_it_asks(
     rec = await subscriber(mosquitto, "tiktok/#")
     streamers = "- user: alice\n  gift_progress: true\n"
     cfg = make_config(config_yaml(mosquitto, simulator, tmp_path / "s", streamers), tmp_path)
-    async with running(cfg):
+    async with running_virtual(cfg):
         await rec.wait_for("tiktok/alice/state", status_is("connected"))
         await asyncio.sleep(0.2)
         topic, answer = request("simulate")

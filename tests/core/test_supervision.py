@@ -5,7 +5,10 @@ after a stream end, hourly reconnect cap, unconfirmed "user not found").
 Time is never measured for speed: the tests count requests in the simulator's request log
 and check their order. Most run the bridge on a virtual clock (tests/helpers/clock.py):
 time flows while they wait for real messages, and an absence check jumps the clock to just
-short of the configured delay it protects instead of sleeping.
+short of the configured delay it protects instead of sleeping. Four stay on real time,
+because what they check is real time: the budget's spread of calls and a rate limit's
+retry_at against the simulator's request stamps, HTTP timeouts of a hung sign server, and
+a test that must react between two retries.
 """
 
 from __future__ import annotations
@@ -29,7 +32,15 @@ from bridge.sim import SimConfig, TikTokSimulator
 from bridge.sim import messages as m
 from bridge.sim.records import RequestRecord
 from bridge.sim.rooms import OFFLINE
-from tests.core.support import FAST, config_yaml, events_on, make_config, running, status_is
+from tests.core.support import (
+    FAST,
+    config_yaml,
+    events_on,
+    make_config,
+    running,
+    running_virtual,
+    status_is,
+)
 from tests.helpers.clock import flowing
 from tests.helpers.mosquitto import Mosquitto, MqttRecorder, Subscribe
 
@@ -349,7 +360,7 @@ async def test_reload_updates_one_streamer_and_leaves_the_others_connected(
         "- user: alice\n  events: [chat, gift, member]\n  gift_tiers: {tiny: 1, huge: 500}\n"
         "- bob\n- cem\n"
     )
-    async with running(config(mosquitto, simulator, tmp_path, before)) as bridge:
+    async with running_virtual(config(mosquitto, simulator, tmp_path, before)) as bridge:
         for user in rooms:
             await rec.wait_for(f"tiktok/{user}/state", status_is("connected"))
         rooms["alice"].push(m.member("early"))  # not enabled yet: filtered
@@ -496,7 +507,7 @@ async def test_a_crashed_streamer_is_reported_and_restarted_while_the_others_kee
     cfg = config(
         mosquitto, simulator, tmp_path, "- alice\n- bob\n", supervisor=sup(backoff_initial_s=0.5)
     )
-    async with running(cfg) as bridge:
+    async with running_virtual(cfg) as bridge:
         for user in rooms:
             await rec.wait_for(f"tiktok/{user}/state", status_is("connected"))
         alice = bridge.supervisor("alice")
