@@ -67,10 +67,6 @@ class VirtualClock:
         """How many tasks wait on this clock now."""
         return sum(1 for _, _, wake in self._sleepers if not wake.done())
 
-    def next_deadline(self) -> float | None:
-        pending = [deadline for deadline, _, wake in self._sleepers if not wake.done()]
-        return min(pending) if pending else None
-
     async def advance(self, seconds: float) -> None:
         """Move time forward by ``seconds``, waking every sleeper due on the way."""
         target = self._now + max(0.0, seconds)
