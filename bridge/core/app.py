@@ -20,6 +20,7 @@ from typing import Any
 
 from bridge import __version__
 from bridge.actions.engine import ActionEngine
+from bridge.actions.match import StreamMark
 from bridge.clock import SYSTEM_CLOCK, Clock
 from bridge.config.model import ROOT, Config
 from bridge.core import simulate as sim
@@ -421,7 +422,7 @@ class Bridge:
     def bridge_event(self, kind: str, data: dict[str, Any]) -> None:
         self.sink.publish_event(self.topics.bridge_event, {"type": kind, "data": data})
         if self.actions is not None and kind in ("stream_started", "stream_ended"):
-            self.actions.handle(str(data.get("streamer")), {"type": kind, **data})
+            self.actions.handle(str(data.get("streamer")), StreamMark(kind, data))
 
     def publish_log(self, payload: Mapping[str, str]) -> None:
         """Callback of the service's MqttLogHandler (already redacted and rate limited)."""
