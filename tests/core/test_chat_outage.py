@@ -82,7 +82,7 @@ async def test_chat_send_limits(
     async with running_virtual(chat_config(mosquitto, simulator, tmp_path)):
         await rec.wait_for("tiktok/alice/state", status_is("connected"))
         await rec.wait_for("tiktok/bob/state", status_is("connected"))
-        await asyncio.sleep(0.2)
+        # No wait: the sink subscribes (SUBACK awaited) before it publishes any state.
         await send(
             mosquitto, "tiktok/alice/chat/send", {"message": "hi\nthere\x07", "transaction": "c1"}
         )
@@ -118,7 +118,7 @@ async def test_not_live_chat_is_refused(
     rec = await subscriber(mosquitto, "tiktok/#")
     async with running_virtual(chat_config(mosquitto, simulator, tmp_path)):
         await rec.wait_for("tiktok/alice/state", status_is("waiting_for_live"))
-        await asyncio.sleep(0.2)
+        # No wait: the sink subscribes (SUBACK awaited) before it publishes any state.
         await send(mosquitto, "tiktok/alice/chat/send", {"message": "anyone?", "transaction": "n"})
         refused = await answer(rec, "n")
     assert refused == {"status": "error", "data": {}, "error": "not live", "transaction": "n"}

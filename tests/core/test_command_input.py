@@ -66,7 +66,7 @@ async def test_chat_send_refuses_what_is_not_text(
     )  # fmt: skip
     async with running_virtual(make_config(text, tmp_path)):
         await rec.wait_for("tiktok/alice/state", status_is("connected"))
-        await asyncio.sleep(0.2)
+        # No wait: the sink subscribes (SUBACK awaited) before it publishes any state.
         topic, answer = "tiktok/alice/chat/send", "tiktok/bridge/response/chat/send"
         refused = {}
         for name, payload in {
@@ -107,7 +107,7 @@ async def test_transaction_and_payload_shapes_always_get_an_answer(
     cfg = make_config(config_yaml(mosquitto, simulator, tmp_path / "s", "[]\n"), tmp_path)
     async with running_virtual(cfg) as bridge:
         await rec.wait_for("tiktok/bridge/info")
-        await asyncio.sleep(0.2)
+        # No wait: the sink subscribes (SUBACK awaited) before it publishes any state.
         topic, answer = request("health_check")
         big = await ask(mosquitto, rec, topic, b'{"transaction": 1e400}', answer)
         nan = await ask(mosquitto, rec, topic, b'{"transaction": NaN}', answer)
@@ -133,7 +133,7 @@ async def test_streamer_add_checks_like_the_configuration_file(
     text = text.replace("  health_interval_s: 5\n", "  health_interval_s: 5\n  max_streamers: 4\n")
     async with running_virtual(make_config(text, tmp_path)) as bridge:
         await rec.wait_for("tiktok/bridge/info")
-        await asyncio.sleep(0.2)
+        # No wait: the sink subscribes (SUBACK awaited) before it publishes any state.
         topic, answer = request("streamer/add")
         bad = {}
         for name, payload in {
@@ -186,7 +186,7 @@ async def test_a_burst_of_adds_is_bounded_by_rate_and_limit(
     adds = 200
     async with running_virtual(cfg) as bridge:
         await rec.wait_for("tiktok/bridge/info")
-        await asyncio.sleep(0.2)
+        # No wait: the sink subscribes (SUBACK awaited) before it publishes any state.
         started = time.monotonic()
         async with aiomqtt.Client(mosquitto.host, mosquitto.port) as client:
             for i in range(adds):
@@ -222,7 +222,7 @@ async def test_simulate_is_bounded_whatever_it_asks(
     cfg = make_config(config_yaml(mosquitto, simulator, tmp_path / "s", streamers), tmp_path)
     async with running_virtual(cfg):
         await rec.wait_for("tiktok/alice/state", status_is("connected"))
-        await asyncio.sleep(0.2)
+        # No wait: the sink subscribes (SUBACK awaited) before it publishes any state.
         topic, answer = request("simulate")
         sim = {"user": "alice"}
         started = time.monotonic()

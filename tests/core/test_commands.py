@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -51,7 +50,7 @@ async def test_error_answers_never_exceptions(
     cfg = make_config(config_yaml(mosquitto, simulator, tmp_path / "s", "[]\n"), tmp_path)
     async with running_virtual(cfg) as bridge:
         await rec.wait_for("tiktok/bridge/info")
-        await asyncio.sleep(0.2)  # subscriptions are in place once info went out
+        # No wait: the sink subscribes (SUBACK awaited) before it publishes any state.
         bad_json = await _raw_request(mosquitto, rec, "streamer/add", b'{"user": "x",')
         not_utf8 = await _raw_request(mosquitto, rec, "streamer/remove", b"\xff\xfe")
         unknown_cmd = await request(mosquitto, rec, "nonsense", {}, "t1")
@@ -88,7 +87,7 @@ async def test_streamer_add_and_remove(
     cfg = make_config(config_yaml(mosquitto, simulator, state_dir, "[]\n"), tmp_path)
     async with running_virtual(cfg) as bridge:
         await rec.wait_for("tiktok/bridge/info")
-        await asyncio.sleep(0.2)
+        # No wait: the sink subscribes (SUBACK awaited) before it publishes any state.
         added = await request(
             mosquitto, rec, "streamer/add", {"user": "@Carol", "events": ["chat"]}, "a1"
         )
@@ -153,7 +152,7 @@ async def test_retained_commands_are_ignored(
     cfg = make_config(config_yaml(mosquitto, simulator, tmp_path / "s", "- alice\n"), tmp_path)
     async with running_virtual(cfg) as bridge:
         await rec.wait_for("tiktok/alice/state", status_is("connected"))
-        await asyncio.sleep(0.3)
+        # No wait: the sink subscribes (SUBACK awaited) before it publishes any state.
         assert bridge.streamers == ["alice"]
         assert bridge.router.rejected == 2
     assert [x.text for x in rec.on("tiktok/alice/watch/state")] == ["ON"]
@@ -172,7 +171,7 @@ async def test_simulate_goes_through_the_pipeline(
     cfg = make_config(config_yaml(mosquitto, simulator, tmp_path / "s", streamer), tmp_path)
     async with running_virtual(cfg):
         await rec.wait_for("tiktok/alice/state", status_is("waiting_for_live"))
-        await asyncio.sleep(0.2)
+        # No wait: the sink subscribes (SUBACK awaited) before it publishes any state.
         cases: list[tuple[str, dict[str, Any]]] = [
             ("chat", {"viewer": "ann", "text": "sim chat"}),
             ("gift", {"viewer": "bob", "gift": "Rose", "count": 3}),

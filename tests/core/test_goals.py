@@ -144,7 +144,7 @@ async def test_bad_goal_commands_get_errors_and_change_nothing(
     cfg = make_config(config_yaml(mosquitto, simulator, tmp_path / "s", STREAMER), tmp_path)
     async with running_virtual(cfg):
         await rec.wait_for("tiktok/alice/goals", goal("likes", target=100))
-        await asyncio.sleep(0.2)  # subscriptions are in place once the goals went out
+        # No wait: the sink subscribes (SUBACK awaited) before it publishes any state.
         answers = {
             name: await request(mosquitto, rec, cmd, payload, name)
             for name, (cmd, payload) in {
@@ -197,7 +197,7 @@ async def test_simulated_events_reach_goals_while_not_live(
     cfg = make_config(config_yaml(mosquitto, simulator, tmp_path / "s", STREAMER), tmp_path)
     async with running_virtual(cfg):
         await rec.wait_for("tiktok/alice/goals", goal("likes", target=100))
-        await asyncio.sleep(0.2)
+        # No wait: the sink subscribes (SUBACK awaited) before it publishes any state.
         gift = {"user": "alice", "type": "gift", "viewer": "sim", "gift": "Lion"}
         answer = await request(mosquitto, rec, "simulate", gift, "g")
         event = (await rec.wait_for("tiktok/alice/goal")).json()
