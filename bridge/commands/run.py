@@ -105,7 +105,7 @@ async def _daemon(config: Config, path: str) -> int:
     warn_exposed_secret_files(config)
     main = asyncio.create_task(bridge.run(signals.shutdown), name="bridge")
     notifier.ready()
-    notifier.start_watchdog()
+    notifier.start_watchdog(alive=lambda: bridge.alive and not main.done())
     status = asyncio.create_task(_status_loop(notifier, bridge), name="systemd-status")
     stop_wait = asyncio.create_task(signals.shutdown.wait())
     try:
