@@ -274,6 +274,21 @@ class Mosquitto:
             self.kill()
         self._proc = None
 
+    async def saved_since(self, moment: float, within: float = 30.0) -> None:
+        """Wait until the broker has written its persistence file after `moment` (time.time()).
+
+        A kill -9 keeps only what the last autosave wrote: a test that needs a client's
+        session to survive the kill waits for a save made after the session existed,
+        instead of trusting autosave_interval on a busy machine."""
+        db = self.workdir / "mosquitto.db"
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            with contextlib.suppress(FileNotFoundError):
+                if db.stat().st_mtime > moment:
+                    return
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"mosquitto wrote no persistence file within {within} s")
+
     def kill(self) -> None:
         """SIGKILL: no goodbye to clients, nothing saved since the last autosave."""
         if self._proc is None:

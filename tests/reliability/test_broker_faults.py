@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import textwrap
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -85,7 +86,7 @@ async def test_broker_killed_three_times_mid_stream(
     broker = mosquitto_factory(persistence=True, extra_config="max_queued_messages 0")
     room = sim.add_user("alice", live=True)
     col = await collectors(broker).ready()
-    await asyncio.sleep(1.5)  # autosave_interval 1: the collector's session is on disk
+    await broker.saved_since(time.time())  # the collector's session survives a kill -9
     daemon = daemon_factory(write_config(tmp_path, broker, sim, event_qos=1))
     await room.wait_entered(1, 30)
     sent: list[str] = []
@@ -157,10 +158,11 @@ async def test_outage_longer_than_buffer_drops_oldest_and_counts(
 ) -> None:
     broker = mosquitto_factory(persistence=True, extra_config="max_queued_messages 0")
     col = await collectors(broker).ready()
+    subscribed_at = time.time()
     room = sim.add_user("alice", live=True)
     daemon = daemon_factory(write_config(tmp_path, broker, sim, event_qos=1, buffer_size=100))
     await room.wait_entered(1, 30)
-    await asyncio.sleep(1.5)
+    await broker.saved_since(subscribed_at)  # the collector's session survives the kill
     broker.kill()
     sent: list[str] = []
     await pump(room, 250, "flood", sent, every_s=0.002)
