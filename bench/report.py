@@ -250,6 +250,10 @@ def render(res: dict[str, Any]) -> str:
         "",
         _table(["Machine", ""], [[k, str(v)] for k, v in m.items()]),
         "",
+        "The load averages (1, 5 and 15 min, at the start and the end of the run) show how much "
+        "else ran on the machine: on a shared machine, compare figures within this run (CPU "
+        "µs per event is the daemon's own process time and suffers least).",
+        "",
         "## Targets",
         "",
         _table(["Target", "Goal", "Before (2026-11-22)", "Measured", ""], targets(res)),
