@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 from typing import Any
 
 Row = list[str]
@@ -151,7 +152,8 @@ def _actions_target(rows: list[dict[str, Any]]) -> list[Row]:
     lost = sum(r["lost"] for r in rows)
     rule = per.get("one command rule", math.nan)
     measured = (
-        f"{_n(rule)} µs/event with the rule, {_n(per.get('no rule', math.nan))} without; "
+        f"{_n(rule)} µs/event with the rule, {_n(per.get('no rule', math.nan))} without "
+        f"(medians of {len(rows) // 2} rounds); "
         f"{lost:,} lost"
     )
     return [
@@ -169,7 +171,7 @@ def _actions_medians(rows: list[dict[str, Any]]) -> dict[str, float]:
     by: dict[str, list[float]] = {}
     for r in rows:
         by.setdefault(r["setup"], []).append(r["cpu_us_per_event"])
-    return {k: sorted(v)[len(v) // 2] for k, v in by.items()}
+    return {k: statistics.median(v) for k, v in by.items()}
 
 
 def _idle_targets(res: dict[str, Any]) -> list[Row]:
@@ -257,6 +259,13 @@ def render(res: dict[str, Any]) -> str:
         "## Targets",
         "",
         _table(["Target", "Goal", "Before (2026-11-22)", "Measured", ""], targets(res)),
+        "",
+        "*Before*: the previous generated run (2026-11-22, commit b6706d9, an Intel Xeon "
+        "@ 2.50GHz with 2 cores, load average 2–4). It ran on another machine under heavier "
+        "load, so before → after here mixes the code's gains with the machine's; same-machine "
+        "A/B runs of each change are in the sections from §5 on. Issue 16 asks for flat RSS "
+        "over the 10-minute `--long` run: the shorter run is shown for the trend, without a "
+        "verdict.",
     ]
     out += _decode(res.get("decode") or {})
     out += _e2e(res.get("e2e") or [])
