@@ -1,7 +1,9 @@
-"""``python -m bench [--quick] [--only decode,e2e,idle,cost] [--long]`` → bench/RESULTS.md.
+"""``python -m bench [--quick] [--only decode,e2e,idle,cost,actions] [--long]`` → bench/RESULTS.md.
 
 Runs the selected benches one after the other (never two at once: the machine's cores are
-part of what is measured), prints each figure as it comes and writes the report.
+part of what is measured), prints each figure as it comes and writes the report: the generated
+sections, then everything from the `report.KEEP` marker on in the existing file (hand-written
+sections), unchanged.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import shlex
 import sys
 import time
@@ -19,7 +22,7 @@ from typing import Any
 from bench import corpus, decode, e2e, env, report, system
 
 OUT = env.REPO / "bench" / "out"
-SECTIONS = ("decode", "e2e", "idle", "cost")
+SECTIONS = ("decode", "e2e", "idle", "cost", "actions")
 
 
 @dataclass
@@ -35,16 +38,19 @@ class Plan:
     startups: int
     cost_rate: int
     cost_s: float
+    actions_rounds: int
     idle_default: list[int] = field(default_factory=list)  # streamers, at the 60 s default
 
 
 def plan(args: argparse.Namespace) -> Plan:
     if args.quick:
-        p = Plan(400, 0.5, 2.0, [100, 1000, 10000], 3.0, [1, 10], 4.0, 20.0, 2, 2000, 3.0)
+        p = Plan(400, 0.5, 2.0, [100, 1000, 10000], 3.0, [1, 10], 4.0, 20.0, 2, 2000, 3.0, 1)
     else:
         # 2,000-8,000: where the zero-loss ceiling lies between the issue's three rates.
         rates = [100, 1000, 2000, 4000, 6000, 8000, 10000]
-        p = Plan(3000, 3.0, 10.0, rates, 15.0, [1, 10, 50, 200], 20.0, 120.0, 5, 2000, 10.0, [50])
+        p = Plan(
+            3000, 3.0, 10.0, rates, 15.0, [1, 10, 50, 200], 20.0, 120.0, 5, 2000, 10.0, 2, [50]
+        )
     if args.long:
         p.growth_s = 600.0
     if args.frames:
@@ -68,6 +74,7 @@ class Results:
     growth: dict[str, Any] = field(default_factory=dict)
     startup_s: list[float] = field(default_factory=list)
     cost: dict[str, Any] = field(default_factory=dict)
+    actions: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
 
 
@@ -141,6 +148,10 @@ def run_decode(args: argparse.Namespace, p: Plan, peer_python: Path | None) -> d
     return out
 
 
+def _load() -> str:
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
 def _rel(path: Path) -> str:
     try:
         return str(path.resolve().relative_to(env.REPO))
@@ -210,12 +221,18 @@ async def run_system(sections: set[str], p: Plan, results: Results) -> None:
         print(f"cost at {p.cost_rate}/s: {plain[0].cpu_us_per_event:.0f} µs CPU per event")
         for name, share in br.shares().items():
             print(f"  {name:48s} {100 * share:5.1f}%")
+    if "actions" in sections:
+        from bench import actions
+
+        # Issue 16's row: the published-event cost with one action rule, as the cost bench.
+        print(f"actions: e2e at {p.cost_rate}/s, {p.actions_rounds} round(s)")
+        results.actions = await actions.e2e_rows(p.cost_rate, p.cost_s, p.actions_rounds)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="short runs (about 3 minutes)")
-    parser.add_argument("--only", default=",".join(SECTIONS), help="decode,e2e,idle,cost")
+    parser.add_argument("--only", default=",".join(SECTIONS), help=",".join(SECTIONS))
     parser.add_argument("--long", action="store_true", help="RSS growth over 10 minutes")
     parser.add_argument(
         "--corpus", help="decode this capture container instead (u32 LE length + frame)"
@@ -245,15 +262,20 @@ def main(argv: list[str] | None = None) -> int:
     given = argv if argv is not None else sys.argv[1:]
     command = " ".join(["python -m bench", *(shlex.quote(a) for a in given)])
     results = Results(command, env.machine(peer_python), asdict(p))
+    # The machine is shared: say how loaded it was (1, 5, 15 min averages).
+    results.machine["load average at start"] = _load()
     if "decode" in sections:
         results.decode = run_decode(args, p, peer_python)
-    if sections & {"e2e", "idle", "cost"}:
+    if sections & {"e2e", "idle", "cost", "actions"}:
         asyncio.run(run_system(sections, p, results))
     results.seconds = time.monotonic() - started
+    results.machine["load average at end"] = _load()
     raw = Path(args.json)
     raw.parent.mkdir(parents=True, exist_ok=True)
     raw.write_text(json.dumps(asdict(results), indent=1, default=str))
-    Path(args.output).write_text(report.render(asdict(results)))
+    out = Path(args.output)
+    existing = out.read_text(encoding="utf-8") if out.exists() else ""
+    out.write_text(report.compose(report.render(asdict(results)), existing), encoding="utf-8")
     print(f"wrote {args.output} ({results.seconds:.0f} s)")
     return 0
 

@@ -18,7 +18,8 @@ once without rules and once with one chat-command rule (``!lamp``, checked on ev
 never matching), alternated; daemon CPU µs per published event, loss and latency.
 
 ``--write`` puts the figures into their own section of bench/RESULTS.md (between the
-``bench.actions`` markers), leaving the rest of the file as ``python -m bench`` wrote it.
+``bench.actions`` markers, below the marker ``python -m bench`` keeps from), leaving the rest of
+the file as it is. ``python -m bench`` runs the e2e row itself too (its ``actions`` section).
 """
 
 from __future__ import annotations
@@ -328,7 +329,12 @@ def write_section(text: str, path: Path = RESULTS) -> None:
         tail = rest.split(END, 1)[1].lstrip("\n")
         current = head + text + tail
     else:
-        current = current.rstrip("\n") + "\n\n" + text
+        # Appended below the marker that `python -m bench` keeps from, so its next run does
+        # not wipe this section (bench/report.py KEEP).
+        from bench.report import KEEP
+
+        keep = "" if KEEP in current else KEEP + "\n\n"
+        current = current.rstrip("\n") + "\n\n" + keep + text
     path.write_text(current, encoding="utf-8")
 
 
