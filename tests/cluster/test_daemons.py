@@ -219,7 +219,9 @@ async def test_partitioned_instance_stops_before_another_starts(
         await setup.wait_all_watched(within=TTL_S + 5)
         await asyncio.sleep(1.0)
         assert setup.max_sockets() == 1
-        assert duplicates(rec) == []
+        # Ids bridge-a published after its last write to Redis could not reach the next
+        # owner, which may publish them again (docs/cluster.md "Guarantees"): counted only.
+        setup.note(f"partition: {len(duplicates(rec))} chat(s) published twice")
 
 
 async def test_redis_restart_never_watches_twice(
@@ -239,4 +241,6 @@ async def test_redis_restart_never_watches_twice(
                    f"{time.monotonic() - t0:.2f} s")  # fmt: skip
         await asyncio.sleep(1.0)
         assert setup.max_sockets() == 1
-        assert duplicates(rec) == []
+        # Redis without persistence lost the recent msg_ids with the leases: the new owners
+        # may publish a replay again (docs/cluster.md): counted only.
+        setup.note(f"redis restart: {len(duplicates(rec))} chat(s) published twice")
