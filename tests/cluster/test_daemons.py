@@ -100,7 +100,8 @@ class Rig:
 
     async def _until(self, predicate: Callable[[], bool], within: float) -> None:
         async with asyncio.timeout(within):
-            while not predicate():
+            # A fact over every room (each has its own Signal): looked at every 20 ms.
+            while not predicate():  # noqa: ASYNC110
                 await asyncio.sleep(0.02)
 
     async def chatter(self) -> None:
@@ -113,7 +114,7 @@ class Rig:
 
     def note(self, line: str) -> None:
         self.times.append(line)
-        print(line)  # noqa: T201 - the figures for the report (-s)
+        print(line)  # the figures for the report (pytest -s)
         with (self.tmp / "handover-times.txt").open("a") as fh:
             fh.write(line + "\n")
 
