@@ -17,14 +17,13 @@ import resource
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bridge import __version__
 from bridge.actions.engine import ActionEngine
 from bridge.config.model import ROOT, Config
 from bridge.core import simulate as sim
 from bridge.core.chat import ChatGate, ChatRefused, TokenBucket
-from bridge.core.cluster import ClusterGlue, SignBudget, request_filter
 from bridge.core.commands import CommandError, CommandRouter, Data, streamer_request
 from bridge.core.goals import StreamGoals
 from bridge.core.persist import RuntimeStore
@@ -38,8 +37,12 @@ from bridge.service.health import HealthFile, HealthStatus
 from bridge.settings import commands as limits
 from bridge.settings.declare import restart_changes
 from bridge.settings.streamer import GOALS, StreamerSettings
+from bridge.tiktok.budget import CallBudget
 from bridge.tiktok.client import TikTokClient
 from bridge.tiktok.errors import TikTokError
+
+if TYPE_CHECKING:
+    from bridge.core.cluster import ClusterGlue
 
 log = logging.getLogger(__name__)
 
@@ -68,16 +71,19 @@ class Bridge:
         # In a cluster (bridge/core/cluster.py) the instance has topics and a client id of
         # its own; without `cluster:` everything is exactly as on a single instance.
         self.topics = Topics(config.mqtt.base_topic, instance=cluster.instance if cluster else None)
-        self.budget = SignBudget(config.supervisor.calls_per_minute)
+        self.budget = CallBudget(config.supervisor.calls_per_minute)
+        self.cluster: ClusterGlue | None = None
+        mqtt = config.mqtt
+        if cluster is not None:
+            # Imported here: it needs the `cluster` extra (redis), a single instance does not.
+            from bridge.core.cluster import ClusterGlue, SignBudget
+
+            self.budget = SignBudget(config.supervisor.calls_per_minute)
+            self.cluster = ClusterGlue(self, cluster, self.budget)
+            mqtt = dataclasses.replace(mqtt, client_id=f"{mqtt.client_id}-{cluster.instance}")
         self.client = TikTokClient(config.tiktok, budget=self.budget)
         self.store = RuntimeStore(config.service.state_dir)
         self.router = CommandRouter(self.topics, self._respond, self)
-        mqtt = config.mqtt
-        if cluster is not None:
-            mqtt = dataclasses.replace(mqtt, client_id=f"{mqtt.client_id}-{cluster.instance}")
-        self.cluster: ClusterGlue | None = None
-        if cluster is not None:
-            self.cluster = ClusterGlue(self, cluster, self.budget)
         self.sink = MqttSink(
             mqtt,
             will_topic=self.topics.bridge_state,
@@ -115,7 +121,7 @@ class Bridge:
     async def run(self, shutdown: asyncio.Event) -> None:
         """Run until ``shutdown`` is set, then stop cleanly (offline published, sockets closed)."""
         if self.cluster is not None:
-            self.sink.subscribe(request_filter(self.cluster.cfg, self.topics))
+            self.sink.subscribe(self.cluster.request_filter(self.topics))
         else:
             self.sink.subscribe(self.topics.request_filter)
         if self.actions is not None:
@@ -335,6 +341,11 @@ class Bridge:
                 self.discovery.remove_streamer(user)
             self.bridge_event("streamer_removed", {"streamer": user, "reason": "request"})
         self._publish_info()
+
+    async def stop_streamers(self) -> None:
+        watched = list(self._watched.values())
+        self._watched.clear()
+        await asyncio.gather(*(self._stop_one(w) for w in watched), return_exceptions=True)
 
     def apply_watch(self, user: str, on: bool) -> None:
         entry = self._watched.get(user)

@@ -61,12 +61,6 @@ def cluster_settings(cfg: ClusterConfig) -> ClusterSettings:
     )
 
 
-def request_filter(cfg: ClusterConfig, topics: Topics) -> str:
-    """Requests are a shared subscription: the broker hands each one to one instance."""
-    group = "".join(c if c.isalnum() or c in "_-" else "_" for c in cfg.key_prefix)
-    return f"$share/{group}/{topics.request_filter}"
-
-
 class Host(Protocol):
     """What the glue needs of the Bridge (bridge.core.app)."""
 
@@ -77,6 +71,10 @@ class Host(Protocol):
     ) -> None: ...
 
     async def stop_streamer(self, user: str, *, removed: bool) -> None: ...
+
+    async def stop_streamers(self) -> None:
+        """Stop every supervisor at once (their sockets closed when it returns)."""
+        ...
 
     def apply_watch(self, user: str, on: bool) -> None: ...
 
@@ -170,6 +168,11 @@ class ClusterGlue:
     def instance(self) -> str:
         return self.settings.instance
 
+    def request_filter(self, topics: Topics) -> str:
+        """Requests are a shared subscription: the broker hands each one to one instance."""
+        group = "".join(c if c.isalnum() or c in "_-" else "_" for c in self.cfg.key_prefix)
+        return f"$share/{group}/{topics.request_filter}"
+
     @property
     def snapshot(self) -> StoreSnapshot:
         return self.node.store.snapshot
@@ -181,7 +184,12 @@ class ClusterGlue:
         await self.node.start(entries)
 
     async def close(self) -> None:
-        """SIGTERM: stop every watcher and hand every lease over at once, then leave."""
+        """SIGTERM: stop every watcher and hand every lease over at once, then leave.
+
+        The supervisors are stopped together first (one by one, 200 sockets took seconds on
+        a loaded machine); the leases are released only after, so a room is never watched
+        twice."""
+        await self._host.stop_streamers()
         await self.node.close()
 
     async def run_view(self) -> None:
