@@ -31,7 +31,7 @@ from bridge.sim import TikTokSimulator, messages
 from tests.core.support import config_yaml
 from tests.helpers.mosquitto import Mosquitto, MqttRecorder
 from tests.helpers.redis_server import RedisServer, TcpProxy
-from tests.reliability.support import Daemon, new_simulator
+from tests.reliability.support import Daemon, mqtt_publish, new_simulator
 
 TTL_S = 3.0
 RENEW_S = 0.5
@@ -49,8 +49,11 @@ class Rig:
         broker: Mosquitto,
         redis: RedisServer,
         count: int,
+        *,
+        discovery: bool = False,
     ) -> None:
         self.tmp, self.sim, self.broker, self.redis = tmp, sim, broker, redis
+        self.discovery = discovery
         self.users = [f"cs{i:03d}" for i in range(count)]
         self.proxies: dict[str, TcpProxy] = {}
         self.daemons: dict[str, Daemon] = {}
@@ -73,6 +76,8 @@ class Rig:
         text = text.replace(
             "  health_interval_s: 5\n", "  health_interval_s: 5\n  max_streamers: 1000\n"
         )
+        if self.discovery:
+            text = text.replace("homeassistant:\n  enabled: false\n", "homeassistant: {}\n")
         text += textwrap.dedent(
             f"""\
             cluster:
@@ -160,13 +165,18 @@ def duplicates(rec: MqttRecorder) -> list[tuple[str, str]]:
 
 @contextlib.asynccontextmanager
 async def rig(
-    tmp_path: Path, mosquitto: Mosquitto, redis_server: RedisServer, count: int
+    tmp_path: Path,
+    mosquitto: Mosquitto,
+    redis_server: RedisServer,
+    count: int,
+    *,
+    discovery: bool = False,
 ) -> AsyncIterator[tuple[Rig, MqttRecorder]]:
     sim = new_simulator()
     await sim.start()
-    rec = MqttRecorder.for_broker(mosquitto, "tiktok/#")
+    rec = MqttRecorder.for_broker(mosquitto, ["tiktok/#", "homeassistant/#"])
     await rec.start()
-    setup = Rig(tmp_path, sim, mosquitto, redis_server, count)
+    setup = Rig(tmp_path, sim, mosquitto, redis_server, count, discovery=discovery)
     chatter: asyncio.Task[None] | None = None
     try:
         await setup.start(rec)
@@ -278,3 +288,74 @@ async def test_redis_restart_never_watches_twice(
         # Redis without persistence lost the recent msg_ids with the leases: the new owners
         # may publish a replay again (docs/cluster.md): counted only.
         setup.note(f"redis restart: {len(duplicates(rec))} chat(s) published twice")
+
+
+def _latest(rec: MqttRecorder, topic: str) -> bytes | None:
+    found = rec.on(topic)
+    return found[-1].payload if found else None
+
+
+def _device_availability(rec: MqttRecorder, user: str) -> set[str]:
+    """The bridge-state topics in the latest discovery config of ``user``'s device."""
+    for m in reversed(rec.on("homeassistant/device/+/config")):
+        if m.payload and f"tiktok/{user}/state" in m.text:
+            data = m.json()
+            return {a["topic"] for a in data.get("availability", []) if "/bridge/" in a["topic"]}
+    return set()
+
+
+async def test_any_instance_takes_commands_and_devices_follow_their_owner(
+    tmp_path: Path, mosquitto: Mosquitto, redis_server: RedisServer
+) -> None:
+    async with rig(tmp_path, mosquitto, redis_server, 6, discovery=True) as (setup, rec):
+        for name in INSTANCES:  # each instance has its own retained state (and Will)
+            await rec.wait_for(f"tiktok/bridge/{name}/state", lambda m: m.text == "online")
+        owners = await setup.owners()
+        for user in setup.users:  # discovery by the owner, availability from the owner
+            want = {f"tiktok/bridge/{owners[user]}/state"}
+            await _until_true(lambda u=user, w=want: _device_availability(rec, u) == w)
+
+        # streamer/add through whichever instance the broker picks: exactly one answer.
+        setup.sim.add_user("csnew", live=True)
+        await mqtt_publish(setup.broker, "tiktok/bridge/request/streamer/add",
+                           {"user": "csnew", "transaction": "t-add"})  # fmt: skip
+        answer = await rec.wait_for("tiktok/bridge/response/streamer/add")
+        assert answer.json()["status"] == "ok", answer.json()
+        await setup.sim.room("csnew").wait_entered(1, within=15)
+        await rec.wait_for("tiktok/bridge/cluster", lambda m: _view_count(m) == 7, timeout=15)
+
+        # The switch: OFF closes the socket and the streamer stays owned (paused).
+        await mqtt_publish(setup.broker, "tiktok/csnew/watch/set", "OFF")
+        await rec.wait_for("tiktok/csnew/watch/state", lambda m: m.text == "OFF", timeout=15)
+        await setup.sim.room("csnew").wait_closed(within=15)
+        await mqtt_publish(setup.broker, "tiktok/bridge/request/streamer/watch",
+                           {"user": "csnew", "watch": "ON"})  # fmt: skip
+        await setup.sim.room("csnew").wait_entered(1, within=15)
+
+        # remove: the owner stops watching and clears the device.
+        await mqtt_publish(setup.broker, "tiktok/bridge/request/streamer/remove", {"user": "csnew"})
+        await setup.sim.room("csnew").wait_closed(within=15)
+        await rec.wait_for("tiktok/bridge/cluster", lambda m: _view_count(m) == 6, timeout=15)
+
+        # A crash: the Will says offline; the next owners republish the devices.
+        owners = await setup.owners()
+        victim = "bridge-a"
+        moved = [u for u, o in owners.items() if o == victim]
+        setup.daemons[victim].proc.send_signal(signal.SIGKILL)
+        await rec.wait_for(f"tiktok/bridge/{victim}/state", lambda m: m.text == "offline",
+                           timeout=30)  # fmt: skip
+        await setup.wait_owned(lambda o: all(o.get(u) not in (None, victim) for u in moved),
+                               within=TTL_S + 5)  # fmt: skip
+        owners = await setup.owners()
+        for user in moved:
+            want = {f"tiktok/bridge/{owners[user]}/state"}
+            await _until_true(lambda u=user, w=want: _device_availability(rec, u) == w)
+        answers = [m for m in rec.on("tiktok/bridge/response/streamer/add") if m.payload]
+        assert [a.json()["transaction"] for a in answers] == ["t-add"]
+        assert setup.max_sockets() == 1
+
+
+async def _until_true(predicate: Callable[[], bool], within: float = 15.0) -> None:
+    async with asyncio.timeout(within):
+        while not predicate():  # noqa: ASYNC110 - a fact over recorded messages
+            await asyncio.sleep(0.05)
