@@ -76,7 +76,12 @@ class Bridge:
         mqtt = config.mqtt
         if cluster is not None:
             # Imported here: it needs the `cluster` extra (redis), a single instance does not.
-            from bridge.core.cluster import ClusterGlue, SignBudget
+            try:
+                from bridge.core.cluster import ClusterGlue, SignBudget
+            except ImportError as exc:
+                raise RuntimeError(
+                    f"cluster: needs the Redis client ({exc}): pip install 'tiktok2mqtt[cluster]'"
+                ) from None
 
             self.budget = SignBudget(config.supervisor.calls_per_minute)
             self.cluster = ClusterGlue(self, cluster, self.budget)

@@ -219,8 +219,8 @@ class ClusterGlue:
         self._leases[user] = lease
         runtime = entry is not None and entry.source == "runtime"
         self._host.start_streamer(settings, runtime=runtime, lease=lease)
-        if entry is not None and not entry.watch:
-            self._host.apply_watch(user, False)
+        if entry is not None:  # the shared switch wins over this instance's state dir
+            self._host.apply_watch(user, entry.watch)
 
     async def stop_watching(self, user: str, reason: StopReason) -> None:
         lease = self._leases.pop(user, None)

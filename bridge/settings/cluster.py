@@ -47,7 +47,8 @@ def _cluster_rules(
 
 
 @section(
-    "Several instances sharing one streamer list through Redis (docs/cluster.md). Without "
+    "Several instances sharing one streamer list through Redis (docs/cluster.md); needs the "
+    "`cluster` extra (`pip install 'tiktok2mqtt[cluster]'`, in the Docker image). Without "
     "this section the bridge runs alone.",
     rules=_cluster_rules,
 )
