@@ -310,6 +310,10 @@ async def test_any_instance_takes_commands_and_devices_follow_their_owner(
     async with rig(tmp_path, mosquitto, redis_server, 6, discovery=True) as (setup, rec):
         for name in INSTANCES:  # each instance has its own retained state (and Will)
             await rec.wait_for(f"tiktok/bridge/{name}/state", lambda m: m.text == "online")
+        for name in INSTANCES:  # each instance is a Home Assistant device of its own
+            device = f"homeassistant/device/tiktok2mqtt_bridge_{name.replace('-', '_')}/config"
+            config = await rec.wait_for(device, lambda m: bool(m.payload))
+            assert f'"tiktok/bridge/{name}/state"' in config.text
         owners = await setup.owners()
         for user in setup.users:  # discovery by the owner, availability from the owner
             want = {f"tiktok/bridge/{owners[user]}/state"}
