@@ -547,6 +547,8 @@ class Bridge:
         }
         if self.actions is not None:
             data["actions"] = self.actions.stats()
+        if self.cluster is not None:
+            data["cluster"] = self.cluster.health()
         return data
 
     def _streamer_health(self, entry: _Watched) -> Data:

@@ -289,6 +289,16 @@ class ClusterGlue:
         except BackendError as exc:
             raise CommandError(f"cluster backend unavailable: {exc}") from None
 
+    def health(self) -> dict[str, Any]:
+        """For bridge/<instance>/health: what this instance knows of the cluster."""
+        members = self.node.coordinator.members
+        return {
+            "instance": self.instance,
+            "members": sorted(members.weights) if members is not None else [],
+            "owned": len(self.node.owned),
+            "listed": len(self.snapshot.entries),
+        }
+
     def owner_of(self, user: str) -> str | None:
         members = self.node.coordinator.members
         if members is None or user not in self.snapshot.entries:

@@ -310,6 +310,9 @@ async def test_any_instance_takes_commands_and_devices_follow_their_owner(
     async with rig(tmp_path, mosquitto, redis_server, 6, discovery=True) as (setup, rec):
         for name in INSTANCES:  # each instance has its own retained state (and Will)
             await rec.wait_for(f"tiktok/bridge/{name}/state", lambda m: m.text == "online")
+        health = await rec.wait_for("tiktok/bridge/bridge-b/health", timeout=20)
+        assert health.json()["cluster"]["instance"] == "bridge-b"
+        assert health.json()["cluster"]["listed"] == len(setup.users)
         for name in INSTANCES:  # each instance is a Home Assistant device of its own
             device = f"homeassistant/device/tiktok2mqtt_bridge_{name.replace('-', '_')}/config"
             config = await rec.wait_for(device, lambda m: bool(m.payload))
