@@ -344,6 +344,14 @@ async def test_any_instance_takes_commands_and_devices_follow_their_owner(
         await setup.sim.room("csnew").wait_closed(within=15)
         await rec.wait_for("tiktok/bridge/cluster", lambda m: _view_count(m) == 6, timeout=15)
 
+        # A reload (SIGHUP) of one instance with a streamer more in its file: the shared
+        # list gets it, and whichever instance owns it watches it.
+        setup.sim.add_user("csrel", live=True)
+        path = setup.tmp / "bridge-b.yaml"
+        path.write_text(path.read_text().replace("  - cs000\n", "  - cs000\n  - csrel\n"))
+        setup.daemons["bridge-b"].signal(signal.SIGHUP)
+        await setup.sim.room("csrel").wait_entered(1, within=15)
+
         # A crash: the Will says offline; the next owners republish the devices.
         owners = await setup.owners()
         victim = "bridge-a"
