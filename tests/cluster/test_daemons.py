@@ -29,7 +29,7 @@ from redis.asyncio import Redis
 from bridge.cluster.keys import Keys
 from bridge.sim import TikTokSimulator, messages
 from tests.core.support import config_yaml
-from tests.helpers.mosquitto import Mosquitto, MqttRecorder
+from tests.helpers.mosquitto import Mosquitto, MqttRecorder, Received
 from tests.helpers.redis_server import RedisServer, TcpProxy
 from tests.reliability.support import Daemon, mqtt_publish, new_simulator
 
@@ -361,6 +361,18 @@ async def test_any_instance_takes_commands_and_devices_follow_their_owner(
                            timeout=30)  # fmt: skip
         await setup.wait_owned(lambda o: all(o.get(u) not in (None, victim) for u in moved),
                                within=TTL_S + 5)  # fmt: skip
+
+        # The retained view: the victim is gone, its streamers' handover is the last one.
+        def after_crash(m: Received) -> bool:
+            view = m.json()
+            members = {member["name"] for member in view["members"]}
+            handover = view["last_handover"] or {}
+            return victim not in members and handover.get("from") == victim
+
+        view = (await rec.wait_for("tiktok/bridge/cluster", after_crash, timeout=15)).json()
+        assert view["streamers"] == len(setup.users)
+        assert view["last_handover"]["streamer"] in moved
+        assert isinstance(view["last_handover"]["token"], str)  # 64-bit: text in JSON
         owners = await setup.owners()
         for user in moved:
             want = {f"tiktok/bridge/{owners[user]}/state"}
