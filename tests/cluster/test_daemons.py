@@ -4,10 +4,12 @@ redis-server, publishing to a real mosquitto, watching the simulator's rooms.
 The simulator counts push sockets per room (``SimRoom.max_sockets``): no room may ever have
 two. Chats are pushed into every room all the time and TikTok replays recent ones on every
 connect (the simulator does too), so a new owner that did not take over the old owner's
-msg_ids would publish them a second time. Every handover time is written to
-``handover-times.txt`` in the test's folder and printed (``-s``) for docs/cluster.md; the
-bounds of the issue (kill → owned again within TTL + 5 s; SIGTERM → under 2 s) are the
-waits' limits, never an assertion on a measured duration.
+msg_ids would publish them a second time: after a graceful handover nothing may come twice;
+after a crash, a partition or a Redis restart the ids the old owner could not write are
+counted, not forbidden (docs/cluster.md, "Duplicates that remain possible"). Every handover
+time is written to ``handover-times.txt`` in the test's folder and printed (``-s``) for
+docs/cluster.md; the bounds of the issue (kill → owned again within TTL + 5 s; SIGTERM →
+under 2 s) are the waits' limits, never an assertion on a measured duration.
 
 Default: 3 instances × 20 streamers. ``-m cluster_scale``: 3 × 200.
 """
@@ -211,6 +213,10 @@ async def _kill_and_sigterm(rig_: Rig, rec: MqttRecorder, *, rewatch_s: float) -
               f"again after {owned:.2f} s (TTL {TTL_S} s), all sockets back after "
               f"{time.monotonic() - t0:.2f} s")  # fmt: skip
     await asyncio.sleep(1.0)
+    # A crashed owner's last second of msg_ids may not have reached Redis: a replay of
+    # those can come twice (docs/cluster.md), so after a crash they are counted only.
+    after_kill = set(duplicates(rec))
+    rig_.note(f"kill -9: {len(after_kill)} chat(s) published twice")
 
     before = await rig_.owners()
     moved = sorted(u for u, owner in before.items() if owner == "bridge-c")
@@ -227,7 +233,7 @@ async def _kill_and_sigterm(rig_: Rig, rec: MqttRecorder, *, rewatch_s: float) -
     assert await graceful.wait(30) == 0
     await asyncio.sleep(1.5)  # replays of the last handover reach the broker, or not
     assert rig_.max_sockets() == 1
-    assert duplicates(rec) == []
+    assert set(duplicates(rec)) - after_kill == set()  # a graceful handover: none at all
     assert rec.on("tiktok/+/chat"), "chats were published"
 
 
