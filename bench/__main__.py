@@ -84,6 +84,9 @@ def run_decode(args: argparse.Namespace, p: Plan, peer_python: Path | None) -> d
         source = f"generated, seed 2023, written to `{_rel(container)}`"
     frame_list = info.frames
     print(f"decode: {len(frame_list)} frames, {info.messages} messages, {info.bytes} bytes")
+    if info.duplicate_ids:
+        # Replays are dropped before parsing: such a corpus flatters the decoder (issue 16).
+        print(f"  warning: {info.duplicate_ids} inner messages repeat an earlier msg_id")
     ours = decode.measure("ours", decode.ours_pass, frame_list, p.min_s)
     raw = decode.measure("raw protobuf", decode.raw_pass, frame_list, p.min_s)
     plain = decode.compressed(frame_list, gzip=False)
@@ -95,6 +98,7 @@ def run_decode(args: argparse.Namespace, p: Plan, peer_python: Path | None) -> d
         "source": source,
         "frames": len(frame_list),
         "messages": info.messages,
+        "duplicate_msg_ids": info.duplicate_ids,
         "bytes": info.bytes,
         "mix": info.by_method,
         "ours": asdict(ours),

@@ -47,6 +47,9 @@ class Corpus:
     frames: list[bytes]
     messages: int  # inner messages across all frames
     by_method: dict[str, int]
+    # Inner messages whose msg_id an earlier one had: the processor drops them unparsed as
+    # replays, so a corpus with many would make decoding look cheaper than it is.
+    duplicate_ids: int = 0
 
     @property
     def bytes(self) -> int:
@@ -143,6 +146,8 @@ def describe(frame_list: Sequence[bytes]) -> Corpus:
     """Count the inner messages of a corpus read from a container (``--corpus FILE``)."""
     counts: Counter[str] = Counter()
     kept: list[bytes] = []
+    ids: set[int] = set()
+    duplicates = 0
     for data in frame_list:
         try:
             frame = frames.decode_frame(data)
@@ -154,6 +159,18 @@ def describe(frame_list: Sequence[bytes]) -> Corpus:
             kept.append(data)  # bad frames stay in: skipping them is part of decoding
             continue
         kept.append(data)
-        for method, _ in frames.iter_messages(result):
+        for method, inner in frames.iter_messages(result):
             counts[method] += 1
-    return Corpus(kept, sum(counts.values()), dict(counts))
+            msg_id = inner.msg_id or _common_msg_id(inner.payload)
+            if msg_id:  # 0 = no id: never a duplicate for the processor either
+                duplicates += msg_id in ids
+                ids.add(msg_id)
+    return Corpus(kept, sum(counts.values()), dict(counts), duplicates)
+
+
+def _common_msg_id(payload: bytes) -> int:
+    """common.msg_id, the id the processor de-duplicates on when the envelope has none."""
+    try:
+        return int(pb.CommonOnly.FromString(payload).common.msg_id)
+    except Exception:  # not a WebCast message: no id
+        return 0

@@ -10,6 +10,7 @@ simulator needs no gentleness and the bench would otherwise spend minutes waitin
 
 They change when work happens, not how much work one call or one event costs.
 ``--profile`` wraps the run in cProfile and dumps the stats on exit (cost bench).
+``--qos0-path paho`` runs the previous QoS 0 publish path (bench/legacy_sink.py) for A/B.
 """
 
 from __future__ import annotations
@@ -31,7 +32,13 @@ def main() -> int:
     # Idle at the default poll interval: spreads the streamers' first checks (and so their
     # poll phases) over one interval, as the product's own stagger does.
     parser.add_argument("--stagger", type=float, default=0.0)
+    # A/B runs (bench.sink_ab): "paho" puts the pre-fastpath QoS 0 path back.
+    parser.add_argument("--qos0-path", choices=("fast", "paho"), default="fast")
     args = parser.parse_args()
+    if args.qos0_path == "paho":
+        from bench import legacy_sink
+
+        legacy_sink.install()
     try:
         config = load_config(args.config)
     except ConfigInvalid as exc:

@@ -14,6 +14,7 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,7 +144,11 @@ async def one_rate(
 
 
 async def run(
-    rates: list[int], duration_s: float, *, profile: Path | None = None
+    rates: list[int],
+    duration_s: float,
+    *,
+    profile: Path | None = None,
+    daemon_args: Sequence[str] = (),
 ) -> tuple[list[E2EResult], float | None]:
     """All rates against one daemon; returns the results and its start-up time."""
     results: list[E2EResult] = []
@@ -158,7 +163,9 @@ async def run(
             room = sim.add_user(STREAMER, live=True)
             cfg = Path(tmp) / "config.yaml"
             cfg.write_text(procs.config_text(port, sim.endpoints, [STREAMER], Path(tmp)))
-            daemon = await asyncio.to_thread(procs.start_daemon, cfg, profile=profile)
+            daemon = await asyncio.to_thread(
+                procs.start_daemon, cfg, profile=profile, extra_args=daemon_args
+            )
             try:
                 await room.wait_entered(1, 30)
                 await asyncio.sleep(0.5)

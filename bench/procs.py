@@ -130,6 +130,7 @@ def start_daemon(
     profile: Path | None = None,
     ready_timeout_s: float = 30.0,
     stagger_s: float = 0.0,
+    extra_args: Sequence[str] = (),
 ) -> Daemon:
     """``python -m bench.daemon -c config`` with a NOTIFY_SOCKET; waits for READY=1."""
     sock_path = Path(tempfile.mkdtemp(prefix="bench-notify-")) / "notify.sock"
@@ -142,6 +143,7 @@ def start_daemon(
         cmd += ["--profile", str(profile)]
     if stagger_s:
         cmd += ["--stagger", str(stagger_s)]
+    cmd += list(extra_args)
     started = time.monotonic()
     proc = subprocess.Popen(cmd, env=env, cwd=REPO, stderr=subprocess.PIPE)
     ready = _wait_ready(notify, started, ready_timeout_s, proc)

@@ -2,7 +2,8 @@
 
     engine = ActionEngine(settings, sink, base_topic="tiktok")
     engine.start()                         # kill-switch state + subscription
-    engine.handle("alice", event_dict)     # every published event and bridge event; never blocks
+    engine.handle("alice", event, change, payload)  # each typed event the streamer publishes
+    engine.handle("alice", StreamMark("stream_started", data))  # the bridge's start / end
     engine.on_message(topic, payload, retain)  # True when it was the kill switch
     await engine.close()                   # before sink.close(): pending "off" publishes go out
 
@@ -20,6 +21,12 @@ as soon as its "on" went out; however the plan ends (kill switch, shutdown) ever
 
 Time comes from `clock` (cooldowns, the cap, plan offsets) and `sleep`: both injectable, so
 tests can run plans on virtual time.
+
+Events come typed (bridge.events) and are matched on their fields; like and viewer triggers
+read the streamer's totals from the `Change` the publisher hands over (its one state), so
+the engine counts nothing itself. The event's JSON object, which templates fill from, is
+only made when a rule fires: a viewers message with its ranked users costs ~100 µs to
+serialise, and the publisher does not publish it as an event at all.
 """
 
 from __future__ import annotations
@@ -32,8 +39,18 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from bridge.actions.match import StreamCounters, command_rejected, match, observe
+from bridge.actions.match import (
+    NO_CHANGE,
+    Change,
+    StreamMark,
+    Subject,
+    command_rejected,
+    match,
+    template_values,
+    trigger_summary,
+)
 from bridge.actions.rules import Action, ActionsSettings, QueueSettings, Rule
+from bridge.events.model import Event
 from bridge.mqtt.payloads import PayloadLike
 from bridge.mqtt.topics import Topics, check_topic
 
@@ -132,7 +149,8 @@ class ActionEngine:
         self._stats = _Stats()
         self._last_fired: dict[str, float] = {}
         self._cap_window: deque[float] = deque()
-        self._counters: dict[str, StreamCounters] = {}
+        # Per streamer: like thresholds reached in the current stream (fire once per stream).
+        self._fired: dict[str, set[int]] = {}
         self._devices: dict[str, _Device] = {}
         self._workers: set[asyncio.Task[None]] = set()  # incl. stopped ones still unwinding
         self._closed = False
@@ -193,32 +211,51 @@ class ActionEngine:
 
     # ---------------------------------------------------------------- events
 
-    def handle(self, streamer: str, event: Mapping[str, Any]) -> None:
-        """One event of `streamer`; checks every rule. Never raises into the core."""
-        try:
-            self._handle(streamer, event)
-        except Exception:
-            log.exception("actions: %s event of %s failed", event.get("type"), streamer)
+    def handle(
+        self,
+        streamer: str,
+        event: Subject,
+        change: Change = NO_CHANGE,
+        payload: Mapping[str, Any] | None = None,
+    ) -> None:
+        """One event of `streamer`; checks every rule. Never raises into the core.
 
-    def _handle(self, streamer: str, event: Mapping[str, Any]) -> None:
+        `change`: the streamer's like total and viewer count before and after the event.
+        `payload`: the event's published JSON object when the publisher made one (reused
+        for templates); otherwise it is made from `event` only if a rule fires.
+        """
+        try:
+            self._handle(streamer, event, change, payload)
+        except Exception:
+            log.exception("actions: %s event of %s failed", _kind(event), streamer)
+
+    def _handle(
+        self, streamer: str, event: Subject, change: Change, payload: Mapping[str, Any] | None
+    ) -> None:
         if self._closed:
             return
-        counters = self._counters.setdefault(streamer, StreamCounters())
-        seen = observe(counters, event)
+        fired = self._fired.get(streamer)
+        if fired is None or (isinstance(event, StreamMark) and event.kind == "stream_started"):
+            fired = self._fired[streamer] = set()  # a new stream: thresholds count afresh
         for rule in self.settings.rules:
             if not rule.enabled or not rule.applies_to(streamer):
                 continue
-            extras = match(rule.trigger, event, seen, counters)
+            extras = match(rule.trigger, event, change, fired)
             if extras is None:
                 if command_rejected(rule.trigger, event):
                     self._stats.rejected_args += 1
                 continue
-            self._fire(rule, streamer, event, extras)
+            self._fire(rule, streamer, event, payload, extras)
 
     def _fire(
-        self, rule: Rule, streamer: str, event: Mapping[str, Any], extras: dict[str, Any]
+        self,
+        rule: Rule,
+        streamer: str,
+        event: Subject,
+        payload: Mapping[str, Any] | None,
+        extras: dict[str, Any],
     ) -> None:
-        job = _Job(rule, streamer, _trigger_summary(event), [])
+        job = _Job(rule, streamer, trigger_summary(event), [])
         now = self._clock()
         if not self.enabled:
             return self._report_skip(job, "disabled")
@@ -229,7 +266,9 @@ class ActionEngine:
             self._cap_window.popleft()
         if len(self._cap_window) >= self.settings.max_per_minute:
             return self._report_skip(job, "cap")
-        context = {**event, "streamer": streamer, "rule": rule.name, "device": rule.device}
+        # Only now, past the checks that skip without rendering, is the JSON object needed.
+        values = template_values(streamer, event) if payload is None else payload
+        context = {**values, "streamer": streamer, "rule": rule.name, "device": rule.device}
         job.steps = _plan(rule.actions, {**context, **extras})
         if any(len(s.payload) > self.settings.max_payload_bytes for s in job.steps):
             return self._report_skip(job, "payload_too_large")
@@ -435,8 +474,5 @@ def _steps_json(job: _Job) -> list[dict[str, Any]]:
     ]
 
 
-def _trigger_summary(event: Mapping[str, Any]) -> dict[str, Any]:
-    summary = {"type": event.get("type"), "event_type": event.get("event_type")}
-    if event.get("msg_id") is not None:
-        summary["msg_id"] = str(event.get("msg_id"))
-    return summary
+def _kind(event: Subject) -> str:
+    return event.topic if isinstance(event, Event) else event.kind

@@ -1,4 +1,4 @@
-"""The clock the coordination layer runs on: injected, so tests can drive local deadlines.
+"""The clock the coordination layer runs on: the bridge's one clock (bridge/clock.py).
 
 Only local decisions use it (lease deadlines, renewal periods, budget waits). The backend's
 TTLs run on the Redis server's own clock, which is real time.
@@ -6,23 +6,6 @@ TTLs run on the Redis server's own clock, which is real time.
 
 from __future__ import annotations
 
-import asyncio
-import time
-from typing import Protocol
+from bridge.clock import SYSTEM_CLOCK, Clock, SystemClock, VirtualClock
 
-
-class Clock(Protocol):
-    def monotonic(self) -> float: ...
-
-    async def sleep(self, seconds: float) -> None: ...
-
-
-class SystemClock:
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(max(0.0, seconds))
-
-
-SYSTEM_CLOCK: Clock = SystemClock()
+__all__ = ["SYSTEM_CLOCK", "Clock", "SystemClock", "VirtualClock"]

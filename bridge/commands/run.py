@@ -31,6 +31,7 @@ from bridge.service.secrets import exposed_secret_files, secrets_in_text, url_se
 from bridge.service.signals import SignalHandlers
 from bridge.service.systemd import Notifier
 from bridge.settings.declare import secrets_in
+from bridge.tiktok.frames import protobuf_runtime
 
 NAME = "run"
 HELP = "Run the bridge daemon (TikTok LIVE → MQTT)."
@@ -81,6 +82,13 @@ def warn_exposed_secret_files(config: Config) -> None:
         )
 
 
+def _log_protobuf() -> None:
+    runtime = protobuf_runtime()
+    log.info("protobuf %s (%s)", runtime["version"], runtime["implementation"])
+    if "warning" in runtime:
+        log.warning("%s", runtime["warning"])
+
+
 async def _daemon(config: Config, path: str) -> int:
     redactor = setup_logging(config.logging)
     redactor.register(*secrets_of(config))
@@ -93,10 +101,11 @@ async def _daemon(config: Config, path: str) -> int:
     signals.install()
     mqtt_log = install_mqtt_log_handler(config.logging, bridge.publish_log, redactor=redactor)
     log.info("tiktok2mqtt starting: %d streamer(s)", len(config.streamers))
+    _log_protobuf()
     warn_exposed_secret_files(config)
     main = asyncio.create_task(bridge.run(signals.shutdown), name="bridge")
     notifier.ready()
-    notifier.start_watchdog()
+    notifier.start_watchdog(alive=lambda: bridge.alive and not main.done())
     status = asyncio.create_task(_status_loop(notifier, bridge), name="systemd-status")
     stop_wait = asyncio.create_task(signals.shutdown.wait())
     try:

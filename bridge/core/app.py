@@ -16,11 +16,13 @@ import platform
 import resource
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bridge import __version__
 from bridge.actions.engine import ActionEngine
+from bridge.actions.match import StreamMark
+from bridge.clock import SYSTEM_CLOCK, Clock
 from bridge.config.model import ROOT, Config
 from bridge.core import simulate as sim
 from bridge.core.chat import ChatGate, ChatRefused, TokenBucket
@@ -34,12 +36,14 @@ from bridge.mqtt.discovery import DiscoveryPublisher
 from bridge.mqtt.sink import MqttSink
 from bridge.mqtt.topics import Topics
 from bridge.service.health import HealthFile, HealthStatus
+from bridge.service.tasks import Supervisor
 from bridge.settings import commands as limits
 from bridge.settings.declare import restart_changes
 from bridge.settings.streamer import GOALS, StreamerSettings
 from bridge.tiktok.budget import CallBudget
 from bridge.tiktok.client import TikTokClient
-from bridge.tiktok.errors import TikTokError
+from bridge.tiktok.errors import TikTokError, describe
+from bridge.tiktok.frames import protobuf_runtime
 
 if TYPE_CHECKING:
     from bridge.core.cluster import ClusterGlue
@@ -56,7 +60,6 @@ class _Watched:
     publisher: StreamerPublisher
     chat: ChatGate
     runtime: bool  # added over MQTT (persisted in the state dir), not from the config file
-    task: asyncio.Task[None] | None = field(default=None)
 
 
 class Bridge:
@@ -65,13 +68,15 @@ class Bridge:
         config: Config,
         *,
         redact: Callable[[str], str] = lambda text: text,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.config = config
+        self.clock = clock  # supervision, back-off, the call budget (tests move it)
         cluster = config.cluster
         # In a cluster (bridge/core/cluster.py) the instance has topics and a client id of
         # its own; without `cluster:` everything is exactly as on a single instance.
         self.topics = Topics(config.mqtt.base_topic, instance=cluster.instance if cluster else None)
-        self.budget = CallBudget(config.supervisor.calls_per_minute)
+        self.budget = CallBudget(config.supervisor.calls_per_minute, clock=clock)
         self.cluster: ClusterGlue | None = None
         mqtt = config.mqtt
         if cluster is not None:
@@ -83,7 +88,7 @@ class Bridge:
                     f"cluster: needs the Redis client ({exc}): pip install 'tiktok2mqtt[cluster]'"
                 ) from None
 
-            self.budget = SignBudget(config.supervisor.calls_per_minute)
+            self.budget = SignBudget(config.supervisor.calls_per_minute, clock=clock)
             self.cluster = ClusterGlue(self, cluster, self.budget)
             mqtt = dataclasses.replace(mqtt, client_id=f"{mqtt.client_id}-{cluster.instance}")
         self.client = TikTokClient(config.tiktok, budget=self.budget)
@@ -95,6 +100,7 @@ class Bridge:
             on_message=self._on_message,
             on_connected=self._on_connected,
             on_oversize=self.router.on_oversize,
+            clock=clock,
         )
         # Home Assistant discovery (None when homeassistant.enabled is false).
         self.discovery: DiscoveryPublisher | None = None
@@ -110,7 +116,7 @@ class Bridge:
                 republish=self.republish_states,
             )
         # Direct actions: rules → device publishes (docs/actions.md); None without rules.
-        self.actions = _action_engine(config, self.sink)
+        self.actions = _action_engine(config, self.sink, clock)
         # Keys that a reload changed but only a restart applies (declared per key), compared
         # with the configuration the process started with: reverting a change clears it.
         self._started_with = config
@@ -119,7 +125,17 @@ class Bridge:
         self._redact = redact
         self._started = time.monotonic()
         self._watched: dict[str, _Watched] = {}
-        self._tasks: list[asyncio.Task[None]] = []
+        # Every long-running task is supervised: a crash is logged, reported and restarted
+        # with back-off instead of ending silently (the streamers' restarts use their
+        # back-off settings; the bridge's own loops the defaults).
+        sup = config.supervisor
+        self._streamers = Supervisor(
+            clock=clock,
+            backoff_initial_s=sup.backoff_initial_s,
+            backoff_max_s=sup.backoff_max_s,
+            healthy_after_s=sup.healthy_after_s,
+        )
+        self._services = Supervisor(clock=clock)
 
     # ---------------------------------------------------------------- life cycle
 
@@ -138,15 +154,13 @@ class Bridge:
         else:
             self._start_streamers()
         self._publish_info()
-        self._tasks = [
-            asyncio.create_task(self.sink.run(), name="mqtt-sink"),
-            asyncio.create_task(self._health_loop(), name="health"),
-        ]
+        self._services.start("mqtt-sink", self.sink.run)
+        self._services.start("health", self._health_loop)
         if self.cluster is not None:
-            self._tasks.append(asyncio.create_task(self.cluster.run_view(), name="cluster-view"))
+            self._services.start("cluster-view", self.cluster.run_view)
         health_file = self._health_file()
         if health_file is not None:
-            self._tasks.append(asyncio.create_task(health_file.run(), name="health-file"))
+            self._services.start("health-file", health_file.run)
         try:
             await shutdown.wait()
         finally:
@@ -154,6 +168,7 @@ class Bridge:
 
     async def _stop(self) -> None:
         if self.cluster is not None:
+            await self._services.stop("cluster-view")
             await self.cluster.close()  # SIGTERM: every lease handed over at once
         watched = list(self._watched.values())
         await asyncio.gather(*(self._stop_one(w) for w in watched), return_exceptions=True)
@@ -164,9 +179,7 @@ class Bridge:
         if self.discovery is not None:
             await self.discovery.close()
         await self.sink.close()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._services.close()
         await self.client.aclose()
         with contextlib.suppress(Exception):
             health_file = self._health_file()
@@ -227,6 +240,7 @@ class Bridge:
             on_event=self.actions.handle if self.actions is not None else None,
             goals=StreamGoals(targets, resume=self.store.goal_progress(user)),
             on_goals=lambda snapshot: self.store.set_goal_progress(user, snapshot),
+            clock=self.clock.monotonic,  # the state JSON's throttle, on the ticks' clock
         )
         watching = self.store.watch(settings.user, settings.watch)
         supervisor = StreamerSupervisor(
@@ -237,6 +251,7 @@ class Bridge:
             watching=watching,
             start_delay_s=start_delay_s,
             on_rate_limited=self.budget.block_until,
+            clock=self.clock,
             lease=lease,
         )
         entry = _Watched(supervisor, publisher, ChatGate(settings.chat_send), runtime)
@@ -246,7 +261,35 @@ class Bridge:
             self.discovery.announce_streamer(settings)
         for topic in topics.commands:
             self.sink.subscribe(topic)
-        entry.task = asyncio.create_task(supervisor.run(), name=f"streamer-{settings.user}")
+        self._streamers.start(
+            _task_name(user),
+            supervisor.run,
+            on_crash=lambda _name, exc, delay: self._streamer_crashed(user, exc, delay),
+        )
+
+    def _streamer_crashed(self, user: str, exc: BaseException, delay: float) -> None:
+        """A streamer's supervisor raised (a bug): say so on its state and bridge/event; the
+        task supervisor restarts it after ``delay``. The exception's text stays in the log
+        (it may quote anything); the payloads carry its type only."""
+        entry = self._watched.get(user)
+        if entry is None:
+            return
+        reason = f"crashed, restarting: {describe(exc)}"
+        self.bridge_event(
+            "streamer_crashed",
+            {"streamer": user, "reason": reason, "restart_in_s": round(delay, 1)},
+        )
+        entry.publisher.set_status("error", reason=reason, retry_in=delay)
+
+    @property
+    def alive(self) -> bool:
+        """Every supervised task runs or waits for its restart: the systemd watchdog pings
+        only while this holds."""
+        return self._streamers.alive and self._services.alive
+
+    def crashes(self, user: str) -> int:
+        """How often ``user``'s supervisor crashed and was restarted."""
+        return self._streamers.crashes(_task_name(user))
 
     async def _remove(self, user: str) -> None:
         entry = self._watched.pop(user)
@@ -259,10 +302,7 @@ class Bridge:
             self.discovery.remove_streamer(user)  # its HA device goes away
 
     async def _stop_one(self, entry: _Watched) -> None:
-        if entry.task is not None:
-            entry.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await entry.task
+        await self._streamers.stop(_task_name(entry.supervisor.user))
 
     def _entry(self, user: str) -> _Watched:
         entry = self._watched.get(user)
@@ -499,7 +539,7 @@ class Bridge:
     def bridge_event(self, kind: str, data: dict[str, Any]) -> None:
         self.sink.publish_event(self.topics.bridge_event, {"type": kind, "data": data})
         if self.actions is not None and kind in ("stream_started", "stream_ended"):
-            self.actions.handle(str(data.get("streamer")), {"type": kind, **data})
+            self.actions.handle(str(data.get("streamer")), StreamMark(kind, data))
 
     def publish_log(self, payload: Mapping[str, str]) -> None:
         """Callback of the service's MqttLogHandler (already redacted and rate limited)."""
@@ -514,6 +554,8 @@ class Bridge:
             "version": __version__,
             "api_version": API_VERSION,
             "python": platform.python_version(),
+            # Pure-Python protobuf decodes several times slower (docs/install-systemd.md).
+            "protobuf": protobuf_runtime(),
             "streamers": self.streamers,
             "config": self.config.redacted_dict(),
             "restart_required": bool(self.restart_keys),
@@ -525,7 +567,7 @@ class Bridge:
 
     async def _health_loop(self) -> None:
         while True:
-            await asyncio.sleep(self.config.service.health_interval_s)
+            await self.clock.sleep(self.config.service.health_interval_s)
             try:
                 self.publish_health()
             except Exception:
@@ -584,6 +626,10 @@ class Bridge:
         return f"{count} streamer{'s' if count != 1 else ''}, {live} live, {broker}"
 
 
+def _task_name(user: str) -> str:
+    return f"streamer-{user}"
+
+
 def _rss_mb() -> float:
     """Current resident memory (Linux /proc), else the peak from getrusage."""
     try:
@@ -594,7 +640,13 @@ def _rss_mb() -> float:
         return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def _action_engine(config: Config, sink: MqttSink) -> ActionEngine | None:
+def _action_engine(config: Config, sink: MqttSink, clock: Clock) -> ActionEngine | None:
     if not config.actions.rules:
         return None
-    return ActionEngine(config.actions, sink, base_topic=config.mqtt.base_topic)
+    return ActionEngine(
+        config.actions,
+        sink,
+        base_topic=config.mqtt.base_topic,
+        clock=clock.monotonic,  # cooldowns, the cap, off-after
+        sleep=clock.sleep,
+    )

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from bridge.actions.match import Change
 from bridge.core.goals import Leaderboard, StreamGoals, totals_of
 from bridge.core.state import StreamerState, iso_utc
 from bridge.events import (
@@ -67,8 +68,18 @@ class Sink(Protocol):
 
 
 BridgeEventFn = Callable[[str, dict[str, Any]], None]
-# (streamer, published event dict): the hook of bridge.actions.
-EventHookFn = Callable[[str, dict[str, Any]], None]
+
+
+class EventHookFn(Protocol):
+    """The hook of bridge.actions (ActionEngine.handle): every published event, typed, with
+    the change it made to the state's like total and viewer count, and its JSON object
+    when one was made for the sink (viewer counts are state: none is made for them)."""
+
+    def __call__(
+        self, streamer: str, event: Event, change: Change, payload: dict[str, Any] | None, /
+    ) -> None: ...
+
+
 # StreamGoals.snapshot() whenever it changed (the runtime store keeps it across restarts).
 GoalsHookFn = Callable[[dict[str, Any]], None]
 
@@ -80,6 +91,18 @@ def event_payload(event: Event, streamer: str, *, simulated: bool = False) -> di
     if simulated:
         data["simulated"] = True
     return data
+
+
+# Events that change the retained state (counters, viewers, live) or the leaderboard and
+# goals: decoded whether or not their topic is published (see _count).
+STATE_TOPICS = frozenset({"gift", "like", "follow", "share", "viewers", "stream"})
+
+
+def decoded_topics(settings: StreamerSettings) -> frozenset[str]:
+    """The event topics a streamer's processor must produce: the published ones (the only
+    ones actions see, docs/actions.md) and those the state counts. Home Assistant discovery
+    only points entities at these topics, so it needs nothing more."""
+    return STATE_TOPICS | frozenset(settings.events)
 
 
 def event_enabled(event: Event, settings: StreamerSettings) -> bool:
@@ -108,7 +131,7 @@ class StreamerPublisher:
         self.published = 0  # events sent to the sink
         self.filtered = 0  # events not enabled for this streamer
         self._bridge_event = bridge_event
-        # Direct actions (bridge.actions): sees every published event dict and viewer counts.
+        # Direct actions (bridge.actions): sees every published event and viewer counts.
         self._on_event = on_event
         self._clock = clock
         self._wall = wall_clock
@@ -273,11 +296,14 @@ class StreamerPublisher:
     def _one(self, event: Event, simulated: bool) -> None:
         if isinstance(event, GiftEvent):
             event = event.with_tier(gift_tier(event.diamonds, self.settings.gift_tiers))
+        # Like and viewer triggers compare these totals before and after the event.
+        likes, viewers = self.state.likes, self.state.viewers
         self._count(event)
         if isinstance(event, ViewersEvent):
-            # Viewer counts are state (retained integer + state JSON), not an event topic.
+            # Viewer counts are state (retained integer + state JSON), not an event topic:
+            # no JSON object is made for them (the actions make one only if a rule fires).
             if self._on_event is not None:
-                self._on_event(self.settings.user, event_payload(event, self.settings.user))
+                self._on_event(self.settings.user, event, self._change(likes, viewers), None)
             return
         if not event_enabled(event, self.settings):
             self.filtered += 1
@@ -289,7 +315,10 @@ class StreamerPublisher:
             self.sink.publish_event(self.topics.event(event.topic), payload)
         self.published += 1
         if self._on_event is not None:
-            self._on_event(self.settings.user, payload)
+            self._on_event(self.settings.user, event, self._change(likes, viewers), payload)
+
+    def _change(self, likes_before: int, viewers_before: int) -> Change:
+        return Change(likes_before, self.state.likes, viewers_before, self.state.viewers)
 
     # ---------------------------------------------------------------- goals, leaderboard
 

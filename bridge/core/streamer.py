@@ -36,8 +36,10 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from bridge.core.publish import StreamerPublisher
+from bridge.clock import SYSTEM_CLOCK, Clock
+from bridge.core.publish import StreamerPublisher, decoded_topics
 from bridge.events import Event, GiftInfo, StreamEvent, StreamProcessor
+from bridge.service.tasks import first_completed
 from bridge.settings.streamer import StreamerSettings
 from bridge.settings.tiktok import SupervisorSettings
 from bridge.tiktok import errors
@@ -131,9 +133,11 @@ class StreamerSupervisor:
         watching: bool = True,
         start_delay_s: float = 0.0,
         on_rate_limited: Callable[[float], None] | None = None,
+        clock: Clock = SYSTEM_CLOCK,
         lease: Lease | None = None,
     ) -> None:
         self.settings = settings
+        self._clock = clock  # every delay and timer below; time.time() only stamps payloads
         self.sup = supervisor
         self.client = client
         self.pub = publisher
@@ -155,8 +159,11 @@ class StreamerSupervisor:
         # Set when something becomes time-driven (an open stream, pending windows, a dirty
         # state JSON); the tick task sleeps on it otherwise.
         self._tick_wake = asyncio.Event()
-        self._last_activity = time.monotonic()
+        self._last_activity = self._clock.monotonic()
         self._connected_at: float | None = None
+        # The last `msg` frame of this connection, on this supervisor's clock (the push
+        # session's own stats run on real time, for its socket timeouts).
+        self._last_msg_at: float | None = None
         self._ended_polls_left = 0  # faster polls still due after a stream end
         self._connect_attempts: deque[float] = deque()  # monotonic, last CAP_WINDOW_S only
         self._seen_user = False  # the account resolved at least once (it exists)
@@ -200,6 +207,8 @@ class StreamerSupervisor:
         pinned_changed = settings.room_id != self.settings.room_id
         self.settings = settings
         self.pub.settings = settings
+        if self._processor is not None:
+            self._processor.topics = decoded_topics(settings)
         if pinned_changed:
             self.reconnect()
 
@@ -228,7 +237,7 @@ class StreamerSupervisor:
             proc = self._sim_processor = self._new_processor(room_id)
         events: list[Event] = []
         for method, payload in messages:
-            events.extend(proc.feed_message(method, payload, time.monotonic()))
+            events.extend(proc.feed_message(method, payload, self._clock.monotonic()))
         self._publish(events, simulated=True)
         self._tick_wake.set()  # a like window may have opened without any event yet
         return events
@@ -295,7 +304,7 @@ class StreamerSupervisor:
         except _StreamEnded as end:
             self._end_stream(end.reason, announced=end.announced)
             self.pub.set_status("waiting_for_live")
-            self._resume_at = time.monotonic() + self._poll_delay()
+            self._resume_at = self._clock.monotonic() + self._poll_delay()
 
     async def _find_live_room(self) -> tuple[int, str | None] | None:
         """(room id, title if known) of the live stream, or None when not live."""
@@ -333,7 +342,7 @@ class StreamerSupervisor:
             self._end_stream("offline")
         self._backoff.reset()  # the API answers: nothing is failing
         self.pub.set_status("waiting_for_live")
-        self._resume_at = time.monotonic() + self._poll_delay()
+        self._resume_at = self._clock.monotonic() + self._poll_delay()
 
     # ---------------------------------------------------------------- one connection
 
@@ -348,7 +357,8 @@ class StreamerSupervisor:
         if self._lease is not None and not self._lease.valid():
             raise errors.ConnectionLost("no cluster lease for this streamer")
         async with self.client.open_push(room_id, user=self.user) as session:
-            self._connected_at = self._last_activity = time.monotonic()
+            self._connected_at = self._last_activity = self._clock.monotonic()
+            self._last_msg_at = None
             log.info("%s: connected to the live stream (room %s)", self.user, room_id)
             self.pub.set_status("connected")
             try:
@@ -363,6 +373,9 @@ class StreamerSupervisor:
         if info is not None:
             title = info.title or title
         self._processor = self._new_processor(room_id, await self._gift_catalogue(room_id))
+        # Live messages whose events nobody uses are not even parsed; `simulate` requests
+        # (their own processor) still decode everything they are given.
+        self._processor.topics = decoded_topics(self.settings)
         # A cluster handover: the previous owner announced this stream already (its room id
         # is among the ids it published), so automations do not see it start twice.
         resumed = False
@@ -412,24 +425,16 @@ class StreamerSupervisor:
     async def _consume(
         self, session: PushSession, processor: StreamProcessor, room_id: int
     ) -> None:
-        # The silence watchdog runs beside the reader so a quiet socket is re-checked.
-        reader = asyncio.create_task(self._read(session, processor))
-        watchdog = asyncio.create_task(self._silence_watch(session, room_id))
-        try:
-            done, _ = await asyncio.wait({reader, watchdog}, return_when=asyncio.FIRST_COMPLETED)
-            for task in (watchdog, reader):  # a stream end reported by either wins
-                if task in done:
-                    task.result()
-        finally:
-            for task in (reader, watchdog):
-                task.cancel()
-            await asyncio.gather(reader, watchdog, return_exceptions=True)
+        # The silence watchdog runs beside the reader so a quiet socket is re-checked; both
+        # end by raising, and a stream end reported by the watchdog wins a tie.
+        await first_completed(self._silence_watch(room_id), self._read(session, processor))
 
     async def _read(self, session: PushSession, processor: StreamProcessor) -> None:
         if session.initial is not None:
-            self._handle(processor.feed(session.initial, time.monotonic()))
+            self._handle(processor.feed(session.initial, self._clock.monotonic()))
         async for result in session:
-            self._handle(processor.feed(result, time.monotonic()))
+            self._last_msg_at = self._clock.monotonic()
+            self._handle(processor.feed(result, self._last_msg_at))
             # recv() returns buffered frames without suspending, so under load this loop
             # never gave the event loop back: the sink's writer starved, its queue overflowed
             # and delivery fell far below what the daemon could carry. One turn per frame
@@ -439,13 +444,13 @@ class StreamerSupervisor:
 
     def _handle(self, events: Sequence[Event]) -> None:
         if events:
-            self._last_activity = time.monotonic()
+            self._last_activity = self._clock.monotonic()
         self._publish(events, simulated=False)
         for event in events:
             if isinstance(event, StreamEvent) and event.kind == "ended":
                 raise _StreamEnded(event.reason or "ended", announced=True)
 
-    async def _silence_watch(self, session: PushSession, room_id: int) -> None:
+    async def _silence_watch(self, room_id: int) -> None:
         """No event for ``silent_check_s``: ask TikTok whether the room is still live.
 
         Not live: the stream ended without a control message. Live, but not a single ``msg``
@@ -455,22 +460,22 @@ class StreamerSupervisor:
         """
         limit = self.sup.silent_check_s
         while True:
-            quiet = time.monotonic() - self._last_activity
-            await asyncio.sleep(max(min(1.0, limit), limit - quiet))
-            quiet = time.monotonic() - self._last_activity
+            quiet = self._clock.monotonic() - self._last_activity
+            await self._clock.sleep(max(min(1.0, limit), limit - quiet))
+            quiet = self._clock.monotonic() - self._last_activity
             if quiet < limit:
                 continue
             log.info("%s: no event for %.0f s, re-checking live", self.user, quiet)
             if not await self.client.check_live(room_id, user=self.user):
                 raise _StreamEnded("offline")
-            last_msg = session.stats.last_msg_at or self._connected_at or 0.0
-            if time.monotonic() - last_msg >= limit:
+            last_msg = self._last_msg_at or self._connected_at or 0.0
+            if self._clock.monotonic() - last_msg >= limit:
                 raise errors.SilentSocket(f"no message for {quiet:.0f} s, though the room is live")
-            self._last_activity = time.monotonic()
+            self._last_activity = self._clock.monotonic()
 
     def _count_connect_attempt(self) -> None:
         """Record one connection attempt; ReconnectCapped when the hourly cap is reached."""
-        now = time.monotonic()
+        now = self._clock.monotonic()
         attempts = self._connect_attempts
         while attempts and attempts[0] <= now - CAP_WINDOW_S:
             attempts.popleft()
@@ -484,7 +489,7 @@ class StreamerSupervisor:
     def _note_disconnect(self, session: PushSession) -> None:
         self.stats.decode_errors += session.stats.bad_frames
         if self._connected_at is not None:
-            if time.monotonic() - self._connected_at >= self.sup.healthy_after_s:
+            if self._clock.monotonic() - self._connected_at >= self.sup.healthy_after_s:
                 self._backoff.reset()
             self._connected_at = None
 
@@ -518,7 +523,7 @@ class StreamerSupervisor:
         self.pub.set_status("paused")
 
     def _on_error(self, exc: BaseException) -> None:
-        now = time.monotonic()
+        now = self._clock.monotonic()
         if isinstance(exc, errors.ConnectionLost):
             self.stats.reconnects += 1
             self._confirm_live = self.pub.state.live
@@ -597,8 +602,8 @@ class StreamerSupervisor:
                 # ticking (50 idle streamers woke the loop 200 times a second for nothing).
                 self._tick_wake.clear()
                 await self._tick_wake.wait()
-            await asyncio.sleep(TICK_S)
-            now = time.monotonic()
+            await self._clock.sleep(TICK_S)
+            now = self._clock.monotonic()
             try:
                 self._tick(now)
             except Exception:
@@ -622,11 +627,11 @@ class StreamerSupervisor:
         return jittered(interval, self.sup.live_poll_jitter, self._rng)
 
     async def _sleep_until(self, deadline: float) -> None:
-        await self._sleep(deadline - time.monotonic())
+        await self._sleep(deadline - self._clock.monotonic())
 
     async def _sleep(self, delay: float) -> None:
         if delay > 0:
-            await asyncio.sleep(delay)
+            await self._clock.sleep(delay)
 
     async def _wait_wake(self) -> None:
         self._wake.clear()

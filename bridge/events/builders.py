@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Protocol
 
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 
 from bridge.events.model import (
     CONTROL_ACTIONS,
@@ -51,9 +51,10 @@ from bridge.events.model import (
     User,
     ViewersEvent,
 )
-from bridge.tiktok.frames import MESSAGE_TYPES
+from bridge.tiktok.frames import MESSAGE_TYPES, PURE_PYTHON, parser
 from bridge.tiktok.frames import as_text as _text
 from bridge.tiktok.pb import webcast_pb2 as pb
+from bridge.tiktok.pb import webcast_view_pb2 as pv
 
 Env = dict[str, Any]  # msg_id, room_id, create_time_ms: the keyword arguments of Event
 Builder = Callable[[Any, Env], Event]
@@ -69,11 +70,11 @@ def _opt_text(value: str | bytes) -> str | None:
     return _text(value) or None
 
 
-def _first_url(image: pb.Image) -> str | None:
+def _first_url(image: pb.Image | pv.Image) -> str | None:
     return _text(image.url_list[0]) if image.url_list else None
 
 
-def _level(badge: pb.BadgeStruct) -> int:
+def _level(badge: pb.BadgeStruct | pv.BadgeStruct) -> int:
     level = _text(badge.privilege_log_extra.level)
     return int(level) if level.isdigit() else 0
 
@@ -81,7 +82,9 @@ def _level(badge: pb.BadgeStruct) -> int:
 # ---------------------------------------------------------------------------------- users
 
 
-def build_user(u: pb.User, identity: pb.UserIdentity | None = None) -> User:
+def build_user(
+    u: pb.User | pv.User, identity: pb.UserIdentity | pv.UserIdentity | None = None
+) -> User:
     """A User from its protobuf; ``identity`` (chat/gift user_identity) adds anchor relations.
 
     Hot path (most messages carry a user). upb makes a new wrapper object on every
@@ -134,23 +137,24 @@ def build_user(u: pb.User, identity: pb.UserIdentity | None = None) -> User:
 
 
 def _user_of(
-    msg: Message, field: str = "user", identity: pb.UserIdentity | None = None
+    msg: Any, field: str = "user", identity: pb.UserIdentity | pv.UserIdentity | None = None
 ) -> User | None:
-    """The user in ``field`` when the message carries one, else None."""
+    """The user in ``field`` when the message carries one, else None (``msg``: a protobuf
+    message, full or view, or a wire.py view)."""
     if not msg.HasField(field):
         return None
-    user: pb.User = getattr(msg, field)
+    user: pb.User | pv.User = getattr(msg, field)
     return build_user(user, identity)
 
 
-def _identity(msg: pb.ChatMessage | pb.GiftMessage) -> pb.UserIdentity | None:
+def _identity(msg: pv.ChatMessage | pv.GiftMessage) -> pv.UserIdentity | None:
     return msg.user_identity if msg.HasField("user_identity") else None
 
 
 # ---------------------------------------------------------------------------------- builders
 
 
-def chat(m: pb.ChatMessage, env: Env) -> Event:
+def chat(m: pv.ChatMessage, env: Env) -> Event:
     emotes = tuple(
         Emote(
             id=_text(e.emote.emote_id),
@@ -169,7 +173,7 @@ def chat(m: pb.ChatMessage, env: Env) -> Event:
     )
 
 
-def gift(m: pb.GiftMessage, env: Env) -> Event:
+def gift(m: pv.GiftMessage, env: Env) -> Event:
     g = m.gift
     info = GiftInfo(
         id=g.id or m.gift_id,
@@ -189,15 +193,15 @@ def gift(m: pb.GiftMessage, env: Env) -> Event:
     )
 
 
-def like(m: pb.LikeMessage, env: Env) -> Event:
+def like(m: pv.LikeMessage, env: Env) -> Event:
     return LikeEvent(**env, user=_user_of(m), count=m.count, total=m.total)
 
 
-def member(m: pb.MemberMessage, env: Env) -> Event:
+def member(m: pv.MemberMessage, env: Env) -> Event:
     return MemberEvent(**env, user=_user_of(m), action=m.action, member_count=m.member_count)
 
 
-def social(m: pb.SocialMessage, env: Env) -> Event:
+def social(m: pv.SocialMessage, env: Env) -> Event:
     """Follow or share: the display-text key decides, the action number is the fallback."""
     key = _text(m.common.display_text.key)
     user = _user_of(m)
@@ -216,19 +220,27 @@ def social(m: pb.SocialMessage, env: Env) -> Event:
     return UnknownEvent(**env, user=user, method="WebcastSocialMessage", size=m.ByteSize())
 
 
-def _top_viewers(ranks: Iterable[pb.Contributor]) -> tuple[TopViewer, ...]:
-    return tuple(TopViewer(user=_user_of(c), score=c.score, rank=c.rank) for c in ranks)
+def _top_viewers(ranks: Iterable[bytes]) -> tuple[TopViewer, ...]:
+    top = []
+    for data in ranks:
+        try:
+            c: pv.Contributor = _CONTRIBUTOR.FromString(data)
+        except DecodeError:
+            continue  # one malformed entry costs that entry, not the viewer count
+        top.append(TopViewer(user=_user_of(c), score=c.score, rank=c.rank))
+    return tuple(top)
 
 
-def viewers(m: pb.RoomUserSeqMessage, env: Env) -> Event:
-    # Top viewers are built only if the event is serialised (LazyTuple): viewer counts go
-    # out as retained state, so most of these ~16 users per message were never read.
+def viewers(m: pv.RoomUserSeqMessage, env: Env) -> Event:
+    # Top viewers are parsed and built only if the event is serialised (LazyTuple): viewer
+    # counts go out as retained state, so most of these ~16 users per message were never
+    # read (the view keeps them as bytes, proto/webcast_view.proto).
     ranks = m.ranks
     top = LazyTuple(lambda: _top_viewers(ranks))
     return ViewersEvent(**env, current=m.total, total=m.total_user, top_viewers=top)
 
 
-def control(m: pb.ControlMessage, env: Env) -> Event:
+def control(m: pv.ControlMessage, env: Env) -> Event:
     kind, reason = CONTROL_ACTIONS.get(m.action, ("other", None))
     return StreamEvent(**env, kind=kind, action=m.action, reason=reason)
 
@@ -489,15 +501,85 @@ BUILDERS: dict[str, Builder] = {
     "WebcastLinkMicBattleItemCard": battle_card,
 }
 
+# The event topics each method's builder can produce (``Event.topic``; "viewers" for the
+# viewer counts). The processor skips, without parsing, the messages none of whose topics
+# are wanted (docs/architecture.md "Decoding only what is used"); a method missing here is
+# an unmodelled one and can only become an ``unknown`` event.
+TOPICS: dict[str, tuple[str, ...]] = {
+    "WebcastChatMessage": ("chat",),
+    "WebcastGiftMessage": ("gift",),
+    "WebcastLikeMessage": ("like",),
+    "WebcastMemberMessage": ("member",),
+    "WebcastSocialMessage": ("follow", "share", "unknown"),
+    "WebcastRoomUserSeqMessage": ("viewers",),
+    "WebcastControlMessage": ("stream",),
+    "WebcastSubNotifyMessage": ("subscribe",),
+    "WebcastQuestionNewMessage": ("question",),
+    "WebcastEmoteChatMessage": ("emote",),
+    "WebcastEnvelopeMessage": ("envelope",),
+    "WebcastLinkMicBattle": ("battle",),
+    "WebcastLinkMicArmies": ("battle",),
+    "WebcastLiveIntroMessage": ("intro",),
+    "WebcastRoomPinMessage": ("pin",),
+    "WebcastImDeleteMessage": ("delete",),
+    "WebcastRankUpdateMessage": ("rank",),
+    "WebcastBarrageMessage": ("super_fan", "unknown"),
+    "WebcastLinkMicBattleItemCard": ("battle",),
+}
+UNKNOWN_TOPICS = ("unknown",)
+
+
+def wanted_methods(topics: Iterable[str]) -> frozenset[str]:
+    """Both spellings of every modelled method whose events include one of ``topics``."""
+    want = set(topics)
+    return frozenset(
+        spelling
+        for method, produced in TOPICS.items()
+        if want.intersection(produced)
+        for spelling in (method, method.removeprefix("Webcast"))
+    )
+
+
+class Decoder(Protocol):
+    """What parses a method's payload: a generated protobuf class, or a wire.py reader."""
+
+    def FromString(self, data: bytes, /) -> Any: ...  # protobuf's name
+
+
+# The busiest methods are parsed into their decode views (proto/webcast_view.proto: only the
+# fields their builder reads); the rest with their full class (frames.MESSAGE_TYPES).
+VIEWS: dict[str, type[Message]] = {
+    "WebcastChatMessage": pv.ChatMessage,
+    "WebcastGiftMessage": pv.GiftMessage,
+    "WebcastLikeMessage": pv.LikeMessage,
+    "WebcastMemberMessage": pv.MemberMessage,
+    "WebcastSocialMessage": pv.SocialMessage,
+    "WebcastRoomUserSeqMessage": pv.RoomUserSeqMessage,
+    "WebcastControlMessage": pv.ControlMessage,
+}
+
+
+def decoders(*, pure_python: bool = PURE_PYTHON) -> dict[str, Decoder]:
+    """The parser of every modelled method: its view where there is one, else its full
+    class; read by wire.py when protobuf is pure Python (frames.parser)."""
+    return {
+        method: parser(VIEWS.get(method) or MESSAGE_TYPES[method], pure_python=pure_python)
+        for method in BUILDERS
+    }
+
+
+_DECODERS = decoders()
+_CONTRIBUTOR: Decoder = parser(pv.Contributor)
+
 # Both spellings of every method (some arrive without "Webcast"), so the per-message
 # lookup is a single dict access.
-_BY_METHOD: dict[str, tuple[type[Message], Builder]] = {
-    spelling: (MESSAGE_TYPES[method], build)
+_BY_METHOD: dict[str, tuple[Decoder, Builder]] = {
+    spelling: (_DECODERS[method], build)
     for method, build in BUILDERS.items()
     for spelling in (method, method.removeprefix("Webcast"))
 }
 
 
-def lookup(method: str) -> tuple[type[Message], Builder] | None:
-    """The (message class, builder) for a method, with or without the "Webcast" prefix."""
+def lookup(method: str) -> tuple[Decoder, Builder] | None:
+    """The (parser, builder) for a method, with or without the "Webcast" prefix."""
     return _BY_METHOD.get(method)

@@ -8,18 +8,18 @@ to decode becomes an ``unknown`` event and a counter; nothing raises out of the 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 from google.protobuf.message import Message
 
-from bridge.events.builders import lookup
+from bridge.events.builders import UNKNOWN_TOPICS, lookup, wanted_methods
 from bridge.events.dedupe import Deduper
 from bridge.events.gifts import GiftStreaks
 from bridge.events.likes import LikeBatcher
 from bridge.events.model import Event, GiftEvent, GiftInfo, LikeEvent, StreamEvent, UnknownEvent
-from bridge.tiktok.frames import as_text
+from bridge.tiktok.frames import as_text, parser
 from bridge.tiktok.pb import webcast_pb2 as pb
 
 
@@ -29,6 +29,10 @@ class ProcessorStats:
     unknown: int = 0  # unknown events emitted (no model, or bad)
     bad: int = 0  # messages that failed to decode
     duplicates: int = 0  # messages dropped as already seen
+    skipped: int = 0  # messages not parsed: none of their events is wanted
+
+
+_COMMON_ONLY = parser(pb.CommonOnly)
 
 
 def common_of(payload: bytes) -> pb.Common | None:
@@ -39,7 +43,7 @@ def common_of(payload: bytes) -> pb.Common | None:
     ``unknown`` event and are de-duplicated like every other message.
     """
     try:
-        only = pb.CommonOnly.FromString(payload)
+        only = _COMMON_ONLY.FromString(payload)
     except Exception:  # any malformed input: no common, not an error
         return None
     return only.common if only.HasField("common") else None
@@ -56,6 +60,7 @@ class StreamProcessor:
         dedupe_size: int = 4096,
         clock: Callable[[], float] = time.time,
         gifts: Mapping[int, GiftInfo] | None = None,
+        topics: Collection[str] | None = None,
     ):
         self.room_id = room_id
         # The room's gift catalogue (gift/list): fills in a gift whose message lacks details.
@@ -66,6 +71,28 @@ class StreamProcessor:
         self._likes = LikeBatcher(window_s=like_window_s)
         # Wall clock only for the timestamp of messages that carry no create_time.
         self._clock = clock
+        self._wanted: frozenset[str] | None = None
+        self._unknown_wanted = True
+        self.topics = topics
+
+    @property
+    def topics(self) -> frozenset[str] | None:
+        """The event topics (``Event.topic``, "viewers") to produce; None = all of them.
+
+        A message whose method can only produce other topics is dropped before it is parsed
+        (counted in ``stats.skipped``): on a pure-Python protobuf the parse is most of the
+        cost of a message. Settable at any time (a reload changes the streamer's events).
+        """
+        return self._topics
+
+    @topics.setter
+    def topics(self, topics: Collection[str] | None) -> None:
+        self._topics = None if topics is None else frozenset(topics)
+        if self._topics is None:
+            self._wanted, self._unknown_wanted = None, True
+        else:
+            self._wanted = wanted_methods(self._topics)
+            self._unknown_wanted = not self._topics.isdisjoint(UNKNOWN_TOPICS)
 
     @property
     def max_like_total(self) -> int:
@@ -115,10 +142,19 @@ class StreamProcessor:
     def _one(self, method: str, payload: bytes, now: float, msg_id: int) -> list[Event]:
         if type(method) is not str:  # invalid UTF-8 only; as_text is a call per message
             method = as_text(method)
+        entry = lookup(method)
+        wanted = self._wanted
+        # Not wanted: modelled but none of its topics, or unmodelled without "unknown".
+        if (
+            wanted is not None
+            and method not in wanted
+            and (entry is not None or not self._unknown_wanted)
+        ):
+            self.stats.skipped += 1
+            return []
         if msg_id and self._dedupe.seen(msg_id):
             self.stats.duplicates += 1
             return []
-        entry = lookup(method)
         if entry is None:
             return self._unknown(method, payload, msg_id, "unhandled")
         cls, build = entry

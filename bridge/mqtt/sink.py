@@ -39,16 +39,20 @@ import socket
 import ssl
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import aiomqtt
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import MQTTErrorCode
 
+from bridge.clock import SYSTEM_CLOCK, Clock
+from bridge.mqtt import fastpath
 from bridge.mqtt.limits import TopicRateLimiter
 from bridge.mqtt.payloads import PayloadLike, to_bytes
 from bridge.mqtt.topics import check_filter, check_topic
+from bridge.service.tasks import first_completed
 from bridge.settings.mqtt import MqttSettings
 
 __all__ = ["MqttSink", "OnConnected", "OnMessage", "OnOversize", "SinkStats"]
@@ -120,7 +124,7 @@ class _Event:
     topic: str
     payload: bytes
     qos: int
-    enqueued: float  # time.monotonic(): immune to wall-clock jumps
+    enqueued: float  # the sink's clock (monotonic): immune to wall-clock jumps
     # False for messages whose loss is worse than their lateness (a light's "off").
     expires: bool = True
 
@@ -179,8 +183,13 @@ class MqttSink:
         timeout_s: float = 10.0,
         rng: random.Random | None = None,
         limiter: TopicRateLimiter | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.settings = settings
+        # The buffer's ageing (enqueue stamps, when the broker was last unreachable, the
+        # max_event_age_s check) runs on this clock; socket timeouts and the reconnect
+        # back-off are I/O and stay on real time.
+        self._clock = clock
         self.will_topic = check_topic(will_topic)
         self.stats = SinkStats()
         self.connected_event = asyncio.Event()
@@ -274,7 +283,7 @@ class MqttSink:
             check_topic(topic),
             to_bytes(payload),
             self.settings.event_qos if qos is None else qos,
-            time.monotonic(),
+            self._clock.monotonic(),
             expires,
         )
         if len(self._events) >= max(self.settings.buffer_size, 1):
@@ -293,7 +302,9 @@ class MqttSink:
         if len(self._responses) >= _RESPONSE_BUFFER:
             self._responses.popleft()
             self.stats.responses_dropped += 1
-        self._responses.append(_Event(check_topic(topic), to_bytes(payload), qos, time.monotonic()))
+        self._responses.append(
+            _Event(check_topic(topic), to_bytes(payload), qos, self._clock.monotonic())
+        )
         self._kick()
 
     def _drop_oldest_event(self) -> None:
@@ -347,13 +358,19 @@ class MqttSink:
         if self._run_task is not None:
             raise RuntimeError("MqttSink.run() is already running")
         self._run_task = asyncio.current_task()
+        try:
+            await self._stay_connected()
+        finally:
+            self._run_task = None  # a supervisor may run it again after a crash
+
+    async def _stay_connected(self) -> None:
         attempt = 0
         while not self._stopping.is_set():
             started = time.monotonic()
             failure = await self._connect_once()
             if failure is _Failure.STOPPED or self._stopping.is_set():
                 break
-            self._unreachable_at = time.monotonic()
+            self._unreachable_at = self._clock.monotonic()
             if time.monotonic() - started >= self._healthy_after_s:
                 attempt = 0
             delay = backoff_delay(
@@ -385,7 +402,7 @@ class MqttSink:
                 continue
             if not await self._port_accepts():
                 closed = True
-                self._unreachable_at = time.monotonic()
+                self._unreachable_at = self._clock.monotonic()
             elif closed:
                 log.info("MQTT: %s accepts connections again", self.settings.server)
                 return
@@ -499,7 +516,8 @@ class MqttSink:
         self._dirty.update(dict.fromkeys(self._states))
         self._set_connected(client)
         self._run_callback(self._on_connected, "on_connected")
-        await _first_completed(self._reader(client), self._writer(client), self._stop_waiter())
+        with contextlib.suppress(_Stop):  # close() asked for the end
+            await first_completed(self._reader(client), self._writer(client), self._stop_waiter())
 
     async def _stop_waiter(self) -> None:
         await self._stopping.wait()
@@ -507,7 +525,7 @@ class MqttSink:
 
     def _set_connected(self, client: aiomqtt.Client) -> None:
         _set_nodelay(client)
-        now = time.monotonic()
+        now = self._clock.monotonic()
         self._session_started = now
         self._back_at = now if self._unreachable_at is None else self._unreachable_at
         if self._ever_connected:
@@ -592,7 +610,7 @@ class MqttSink:
     async def _publish_next_response(self, client: aiomqtt.Client) -> None:
         self._event_streak = 0
         response = self._responses[0]
-        if not self._stale(response, time.monotonic()):
+        if not self._stale(response, self._clock.monotonic()):
             # Like a QoS 1 event: leave it queued until the broker took it.
             await client.publish(response.topic, response.payload, qos=response.qos)
             self.stats.published += 1
@@ -604,7 +622,7 @@ class MqttSink:
 
     async def _publish_next_event(self, client: aiomqtt.Client) -> None:
         event = self._events[0]
-        if self._stale(event, time.monotonic()):
+        if self._stale(event, self._clock.monotonic()):
             self._events.popleft()
             self.stats.dropped_stale += 1
             self.stats.queued = len(self._events)
@@ -629,32 +647,43 @@ class MqttSink:
         self.stats.queued = len(self._events)
 
     def _publish_qos0_run(self, client: aiomqtt.Client) -> None:
-        """Hand up to ``_QOS0_RUN`` QoS 0 events straight to paho.
+        """Write up to ``_QOS0_RUN`` QoS 0 events with one socket write (bridge.mqtt.fastpath).
 
         QoS 0 has no acknowledgement to wait for, yet aiomqtt's ``publish`` awaits paho's
-        "written" callback (a task, a timeout and several loop turns per message): that
-        round trip was most of the bridge's CPU per event (bench/RESULTS.md, cost). An event
-        leaves the queue only once paho accepted it; a lost connection raises here and
-        the rest stays queued for the next session.
+        "written" callback, and paho itself sends each packet on its own and builds MQTT 5
+        reason-code and property objects for that callback: together most of the bridge's
+        CPU per event (bench/RESULTS.md, cost). The run goes into paho's outgoing queue
+        behind what is already there, so ordering with QoS 1 publishes is kept. Events
+        leave the queue only once paho took the bytes; with no connection they stay
+        queued for the next session.
         """
         paho = client._client
-        now = time.monotonic()
+        now = self._clock.monotonic()
         events = self._events
-        for _ in range(_QOS0_RUN):
-            if not events or events[0].qos != 0:
+        run: list[tuple[bytes, bytes]] = []
+        taken = stale = 0
+        for event in events:
+            if taken == _QOS0_RUN or event.qos != 0:
                 break
-            event = events[0]
+            taken += 1
             if self._stale(event, now):
-                events.popleft()
-                self.stats.dropped_stale += 1
-                continue
-            info = paho.publish(event.topic, event.payload, 0, False)
-            if info.rc != mqtt.MQTT_ERR_SUCCESS:
-                raise aiomqtt.MqttCodeError(info.rc, "Could not publish message")
+                stale += 1
+            else:
+                run.append((event.topic.encode(), event.payload))
+        rc = MQTTErrorCode.MQTT_ERR_SUCCESS
+        if run:
+            rc = fastpath.write(paho, fastpath.pack_qos0(run, mqtt5=fastpath.is_mqtt5(paho)))
+            if rc == MQTTErrorCode.MQTT_ERR_NO_CONN:
+                raise aiomqtt.MqttCodeError(rc, "Could not publish message")
+        for _ in range(taken):
             events.popleft()
-            self.stats.published += 1
-            self._event_streak += 1
+        self.stats.dropped_stale += stale
+        self.stats.published += len(run)
+        self._event_streak += len(run)
         self.stats.queued = len(events)
+        if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            # Handed to paho, then the socket broke (QoS 0: at most once, as before).
+            raise aiomqtt.MqttCodeError(rc, "Connection lost while publishing")
 
     # -- internals: reading ---------------------------------------------------------------
 
@@ -826,20 +855,3 @@ def _payload_bytes(payload: Any) -> bytes:
     if isinstance(payload, bytes | bytearray):
         return bytes(payload)
     return b"" if payload is None else str(payload).encode("utf-8")
-
-
-async def _first_completed(*coros: Coroutine[Any, Any, None]) -> None:
-    """Run coroutines until the first one ends; cancel the rest; _Stop means a clean end."""
-    tasks = [asyncio.ensure_future(coro) for coro in coros]
-    try:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-    for task in done:
-        if task.cancelled():
-            continue
-        exc = task.exception()
-        if exc is not None and not isinstance(exc, _Stop):
-            raise exc

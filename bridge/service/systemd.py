@@ -10,10 +10,12 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 import sdnotify
+
+from bridge.clock import SYSTEM_CLOCK, Clock
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +52,11 @@ def one_line(text: str, limit: int = MAX_STATUS_LEN) -> str:
 class Notifier:
     """sd_notify(3) messages for the daemon; safe to use with or without systemd."""
 
-    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, env: Mapping[str, str] | None = None, *, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         env = os.environ if env is None else env
+        self._clock = clock
         self._sender: _Sender | None = None
         self._watchdog_s = watchdog_interval(env)
         self._watchdog_task: asyncio.Task[None] | None = None
@@ -85,17 +90,19 @@ class Notifier:
         self.pings += 1
         self.notify("WATCHDOG=1")
 
-    def start_watchdog(self) -> asyncio.Task[None] | None:
+    def start_watchdog(self, alive: Callable[[], bool] = lambda: True) -> asyncio.Task[None] | None:
         """Start pinging from the running event loop; None when no watchdog is configured.
 
         An asyncio task rather than a thread on purpose: if the loop is blocked, the pings
-        stop and systemd kills and restarts the stuck daemon.
+        stop and systemd kills and restarts the stuck daemon. ``alive`` is asked before each
+        ping (the bridge: every supervised task runs or waits for its restart); while it
+        says no, no ping goes out, and systemd restarts the daemon.
         """
         interval = self.watchdog_s
         if interval is None or self._watchdog_task is not None:
             return self._watchdog_task
         self._watchdog_task = asyncio.get_running_loop().create_task(
-            self._watchdog_loop(interval), name="systemd-watchdog"
+            self._watchdog_loop(interval, alive), name="systemd-watchdog"
         )
         return self._watchdog_task
 
@@ -106,11 +113,17 @@ class Notifier:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def _watchdog_loop(self, interval: float) -> None:
+    async def _watchdog_loop(self, interval: float, alive: Callable[[], bool]) -> None:
         log.debug("systemd watchdog: ping every %.1f s", interval)
+        withheld = False
         while True:
-            self.watchdog_ping()
-            await asyncio.sleep(interval)
+            if alive():
+                self.watchdog_ping()
+                withheld = False
+            elif not withheld:
+                log.critical("a supervised task is dead: watchdog pings stop, systemd restarts")
+                withheld = True
+            await self._clock.sleep(interval)
 
 
 def _connect(address: str) -> _Sender | None:

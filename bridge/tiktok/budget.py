@@ -12,14 +12,17 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
+from bridge.clock import SYSTEM_CLOCK, Clock
+
 
 class CallBudget:
     """Token bucket: ``calls_per_minute`` refill rate, ``burst`` tokens at most.
 
     ``acquire`` waits (FIFO) for a token and for any block set by ``block_until``.
-    Time: monotonic for refilling and waiting. A 429 reset arrives as a unix stamp and is
-    turned into a monotonic deadline when it arrives, so a wall-clock jump afterwards (NTP
-    on a Pi without RTC) neither extends the block by the jump nor ends it early.
+    Time: the injected clock's monotonic time for refilling and waiting (tests move it).
+    A 429 reset arrives as a unix stamp and is turned into a monotonic deadline when it
+    arrives, so a wall-clock jump afterwards (NTP on a Pi without RTC) neither extends the
+    block by the jump nor ends it early.
     """
 
     def __init__(
@@ -27,7 +30,7 @@ class CallBudget:
         calls_per_minute: float = 30,
         *,
         burst: int | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = SYSTEM_CLOCK,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         if calls_per_minute <= 0:
@@ -37,9 +40,10 @@ class CallBudget:
         # whole minute's allowance in one go.
         self._capacity = float(burst if burst is not None else max(1, int(calls_per_minute // 4)))
         self._tokens = self._capacity
-        self._clock = clock
+        self._clock = clock.monotonic
+        self._sleep = clock.sleep
         self._wall_clock = wall_clock
-        self._updated = clock()
+        self._updated = clock.monotonic()
         self._blocked_wall = 0.0  # the reset as given (unix time), for reporting
         self._blocked_mono = 0.0  # the same instant on the monotonic clock: what waits use
         self._lock = asyncio.Lock()
@@ -66,7 +70,7 @@ class CallBudget:
                     wait = self._take()
                 if wait <= 0:
                     break
-                await asyncio.sleep(wait)
+                await self._sleep(wait)
         self.calls[kind] += 1
 
     def _take(self) -> float:

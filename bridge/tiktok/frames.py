@@ -10,9 +10,13 @@ from __future__ import annotations
 import gzip as _gzip
 import zlib
 from collections.abc import Iterator, Mapping
+from typing import Any
 
+from google.protobuf import __version__ as _protobuf_version
+from google.protobuf.internal import api_implementation
 from google.protobuf.message import DecodeError, Message
 
+from bridge.tiktok import wire
 from bridge.tiktok.pb import webcast_pb2 as pb
 
 __all__ = [
@@ -34,6 +38,7 @@ __all__ = [
     "header",
     "is_gzip",
     "iter_messages",
+    "protobuf_runtime",
     "route_params",
 ]
 
@@ -90,13 +95,50 @@ def as_text(value: str | bytes) -> str:
     return value[: MAX_TEXT * 4].decode("utf-8", errors="replace")[:MAX_TEXT]
 
 
+# ---------------------------------------------------------------- runtime
+
+# Said in the log and bridge/info when protobuf runs as pure Python (docs/install-systemd.md
+# "Raspberry Pi": no compiled wheel for 32-bit ARM on PyPI).
+PURE_PYTHON_WARNING = (
+    "protobuf runs as pure Python (no compiled build for this platform): decoding costs "
+    "several times more CPU; a 64-bit OS or Debian's python3-protobuf gives the compiled one"
+)
+
+
+# Without a compiled protobuf, every message is read by bridge/tiktok/wire.py: protobuf's
+# pure-Python parser costs several times more per message and refuses a whole message for
+# one invalid UTF-8 byte (where the compiled runtime reads that string back as bytes).
+PURE_PYTHON = api_implementation.Type() == "python"
+
+
+def parser(cls: type[Message], *, pure_python: bool = PURE_PYTHON) -> Any:
+    """What reads ``cls`` from bytes (``.FromString``): the generated class itself, or
+    with pure-Python protobuf wire.py's reader of it (objects with the same fields)."""
+    return wire.reader(cls) if pure_python else cls
+
+
+def protobuf_runtime() -> dict[str, str]:
+    """Which protobuf runtime parses the frames: ``implementation`` is "upb" (compiled)
+    or "python" (pure Python, chosen when no compiled build exists or by
+    PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION), plus ``version`` and, for pure Python,
+    ``warning``."""
+    runtime = {"implementation": api_implementation.Type(), "version": _protobuf_version}
+    if runtime["implementation"] == "python":
+        runtime["warning"] = PURE_PYTHON_WARNING
+    return runtime
+
+
 # ---------------------------------------------------------------- decoding
 
 
 Buffer = bytes | bytearray | memoryview
 
 
-def _parse(cls: type[Message], data: Buffer, what: str) -> Message:
+_PUSH_FRAME = parser(pb.PushFrame)
+_FETCH_RESULT = parser(pb.FetchResult)
+
+
+def _parse(cls: Any, data: Buffer, what: str) -> Any:
     if type(data) is not bytes:  # fast path: the WebSocket hands us bytes
         if not isinstance(data, bytearray | memoryview):
             raise FrameError(f"{what}: expected bytes, got {type(data).__name__}")
@@ -109,25 +151,26 @@ def _parse(cls: type[Message], data: Buffer, what: str) -> Message:
 
 
 def decode_frame(data: Buffer) -> pb.PushFrame:
-    """One binary WebSocket message as a PushFrame."""
-    frame = _parse(pb.PushFrame, data, "push frame")
-    assert isinstance(frame, pb.PushFrame)
+    """One binary WebSocket message as a PushFrame (or, with pure-Python protobuf, an
+    object with the same fields: see ``parser``)."""
+    frame: pb.PushFrame = _parse(_PUSH_FRAME, data, "push frame")
     return frame
 
 
 def decode_fetch_result(data: Buffer) -> pb.FetchResult:
     """A ProtoMessageFetchResult (the uncompressed payload of a ``msg`` frame, or the
     sign server's HTTP body)."""
-    result = _parse(pb.FetchResult, data, "fetch result")
-    assert isinstance(result, pb.FetchResult)
+    result: pb.FetchResult = _parse(_FETCH_RESULT, data, "fetch result")
     if not result.route_params:  # push frames carry none: skip the check
         return result
     try:
         # A map key with invalid UTF-8 raises on access instead of reading back as bytes
         # (values read back as bytes); check once here so that callers can't trip on it.
-        dict(result.route_params)
+        keys = list(result.route_params)
     except UnicodeDecodeError as exc:
         raise FrameError(f"fetch result: route_params not UTF-8: {exc}") from None
+    if not all(type(key) is str for key in keys):  # wire.py reads such a key as bytes
+        raise FrameError("fetch result: route_params not UTF-8")
     return result
 
 

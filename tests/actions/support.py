@@ -1,4 +1,4 @@
-"""Helpers of the action tests: rules from YAML, a recording sink, event dicts."""
+"""Helpers of the action tests: rules from YAML, a recording sink, typed events."""
 
 from __future__ import annotations
 
@@ -9,7 +9,18 @@ from typing import Any
 
 import yaml
 
+from bridge.actions.match import StreamMark
 from bridge.actions.rules import ActionsSettings, parse_actions
+from bridge.events.model import (
+    ALL_EVENT_CLASSES,
+    MEMBER_ACTION_JOIN,
+    ChatEvent,
+    Event,
+    GiftEvent,
+    GiftInfo,
+    LikeEvent,
+    User,
+)
 from bridge.mqtt.payloads import PayloadLike, to_bytes
 
 _ids = itertools.count(7_300_000_000_000_000_001)
@@ -69,16 +80,22 @@ class RecordingSink:
         return [json.loads(s.payload)["data"] for s in self.on("tiktok/bridge/event")]
 
 
-def user(
-    nickname: str = "Viewer", *, moderator: bool = False, subscriber: bool = False
-) -> dict[str, Any]:
-    return {
-        "id": "7100000000000000042",
-        "unique_id": "viewer42",
-        "nickname": nickname,
-        "is_moderator": moderator,
-        "is_subscriber": subscriber,
-    }
+ROOM_ID = 7_200_000_000_000_000_001
+_EVENT_CLASSES = {cls.topic: cls for cls in ALL_EVENT_CLASSES}
+
+
+def _envelope() -> dict[str, Any]:
+    return {"msg_id": next(_ids), "room_id": ROOM_ID, "create_time_ms": 1_700_000_000_000}
+
+
+def user(nickname: str = "Viewer", *, moderator: bool = False, subscriber: bool = False) -> User:
+    return User(
+        id=7_100_000_000_000_000_042,
+        unique_id="viewer42",
+        nickname=nickname,
+        is_moderator=moderator,
+        is_subscriber=subscriber,
+    )
 
 
 def gift(
@@ -90,38 +107,33 @@ def gift(
     nickname: str = "Viewer",
     final: bool = True,
     gift_id: str = "5655",
-) -> dict[str, Any]:
-    return {
-        "type": "gift",
-        "event_type": tier,
-        "msg_id": str(next(_ids)),
-        "streamer": "alice",
-        "user": user(nickname),
-        "gift": {"id": gift_id, "name": name, "diamonds_each": each},
-        "count": count,
-        "diamonds": count * each,
-        "final": final,
-    }
+) -> GiftEvent:
+    """A gift as the publisher hands it to the actions: its tier already set."""
+    info = GiftInfo(id=int(gift_id), name=name, diamonds_each=each, type=1)
+    return GiftEvent(
+        **_envelope(), user=user(nickname), gift=info, count=count, final=final, tier=tier
+    )
 
 
-def chat(text: str, **user_flags: Any) -> dict[str, Any]:
+def chat(text: str, **user_flags: Any) -> ChatEvent:
     nickname = user_flags.pop("nickname", "Viewer")
-    return {
-        "type": "chat",
-        "event_type": "chat",
-        "msg_id": str(next(_ids)),
-        "user": user(nickname, **user_flags),
-        "text": text,
-    }
+    return ChatEvent(**_envelope(), user=user(nickname, **user_flags), text=text)
 
 
-def like(count: int, total: int = 0) -> dict[str, Any]:
-    return {"type": "like", "event_type": "like", "msg_id": str(next(_ids)),
-            "user": None, "count": count, "total": total}  # fmt: skip
+def like(count: int, total: int = 0) -> LikeEvent:
+    return LikeEvent(**_envelope(), count=count, total=total)
 
 
-def simple(kind: str, **fields: Any) -> dict[str, Any]:
-    return {"type": kind, "event_type": fields.pop("event_type", kind), **fields}
+def simple(kind: str, **fields: Any) -> Event | StreamMark:
+    """An event of this published `type` (or a bridge stream start/end: a StreamMark)."""
+    if kind in ("stream_started", "stream_ended"):
+        return StreamMark(kind, {"streamer": "alice", **fields})
+    event_type = fields.pop("event_type", kind)
+    if kind == "member":
+        fields["action"] = MEMBER_ACTION_JOIN if event_type == "join" else 2
+    elif kind == "stream":
+        fields["kind"] = event_type
+    return _EVENT_CLASSES[kind](**_envelope(), **fields)
 
 
 class Clock:

@@ -14,7 +14,7 @@ import aiomqtt
 
 from bridge.sim import TikTokSimulator
 from bridge.sim import messages as m
-from tests.core.support import config_yaml, make_config, running
+from tests.core.support import config_yaml, make_config, running_virtual
 from tests.helpers.mosquitto import Mosquitto, MqttRecorder, Subscribe
 
 STREAMER = "- user: alice\n"
@@ -83,7 +83,7 @@ async def test_gifts_and_commands_drive_devices(
     room = simulator.add_user("alice", live=True)
     device = await subscriber(mosquitto, ["cmnd/#", "wled/#", "zigbee2mqtt/#", "tiktok/#"])
     cfg = make_config(config_text(mosquitto, simulator, tmp_path, ACTIONS), tmp_path)
-    async with running(cfg) as bridge:
+    async with running_virtual(cfg) as bridge:
         await device.wait_for("tiktok/alice/state", lambda x: x.json()["status"] == "connected")
         await device.wait_for("tiktok/actions/state", lambda x: x.text == "ON")
         hostile = m.viewer("evil", HOSTILE)
@@ -132,11 +132,13 @@ async def test_kill_switch_over_mqtt_sends_off(
     mosquitto: Mosquitto, simulator: TikTokSimulator, subscriber: Subscribe, tmp_path: Path
 ) -> None:
     room = simulator.add_user("alice", live=True)
-    device = await subscriber(mosquitto, ["cmnd/#", "tiktok/actions/#", "tiktok/bridge/event"])
+    device = await subscriber(
+        mosquitto, ["cmnd/#", "tiktok/actions/#", "tiktok/bridge/event", "tiktok/alice/state"]
+    )
     cfg = make_config(config_text(mosquitto, simulator, tmp_path, ACTIONS), tmp_path)
-    async with running(cfg):
+    async with running_virtual(cfg):
         await device.wait_for("tiktok/actions/state", lambda x: x.text == "ON")
-        await asyncio.sleep(1.0)  # let the streamer connect (no state topic subscribed here)
+        await device.wait_for("tiktok/alice/state", lambda x: x.json()["status"] == "connected")
         room.push(m.follow("fan1"))
         await device.wait_for("cmnd/plug/POWER", lambda x: x.text == "ON", timeout=15)
         await publish(mosquitto, "tiktok/actions/set", "OFF")
@@ -158,10 +160,11 @@ async def test_shutdown_sends_off_and_dry_run_publishes_nothing(
     mosquitto: Mosquitto, simulator: TikTokSimulator, subscriber: Subscribe, tmp_path: Path
 ) -> None:
     room = simulator.add_user("alice", live=True)
-    device = await subscriber(mosquitto, ["cmnd/#", "tiktok/bridge/event"])
+    device = await subscriber(mosquitto, ["cmnd/#", "tiktok/bridge/event", "tiktok/alice/state"])
+    connected = lambda x: x.json()["status"] == "connected"  # noqa: E731
     cfg = make_config(config_text(mosquitto, simulator, tmp_path, ACTIONS), tmp_path)
-    async with running(cfg):
-        await asyncio.sleep(1.0)
+    async with running_virtual(cfg):
+        await device.wait_for("tiktok/alice/state", connected)
         room.push(m.follow("fan1"))
         await device.wait_for("cmnd/plug/POWER", lambda x: x.text == "ON", timeout=15)
     # Leaving `running` stops the bridge: the pending 30 s "off" was still published.
@@ -170,8 +173,8 @@ async def test_shutdown_sends_off_and_dry_run_publishes_nothing(
     device.clear()
     dry = ACTIONS.replace("max_on_s: 60", "max_on_s: 60\n  dry_run: true")
     cfg = make_config(config_text(mosquitto, simulator, tmp_path, dry), tmp_path)
-    async with running(cfg):
-        await asyncio.sleep(1.0)
+    async with running_virtual(cfg):
+        await device.wait_for("tiktok/alice/state", connected)
         room.push(m.follow("fan2"))
         is_action = lambda x: x.json()["type"] == "action"  # noqa: E731
         report = await device.wait_for("tiktok/bridge/event", is_action, timeout=15)
@@ -205,14 +208,15 @@ actions:
     room = simulator.add_user("alice", live=True)
     device = await subscriber(mosquitto, ["cmnd/#", "tiktok/#"])
     cfg = make_config(config_text(mosquitto, simulator, tmp_path, rule), tmp_path)
-    async with running(cfg) as bridge:
+    async with running_virtual(cfg) as bridge:
         await device.wait_for("tiktok/alice/state", lambda x: x.json()["status"] == "connected")
         for n in range(4):
             room.push(m.gift(f"fan{n}", "Rose", repeat_count=1, repeat_end=1))
             await device.wait_for(
                 "tiktok/bridge/event", lambda _, n=n: len(reports(device)) > n, timeout=15
             )
-            await asyncio.sleep(0.5)  # the lamp is idle again before the next gift
+            # The lamp is idle again (its OFF went out) before the next gift.
+            await device.wait_count("cmnd/lamp/POWER", 2 * (n + 1), timeout=15)
         await device.wait_count("cmnd/lamp/POWER", 8, timeout=15)
         health = bridge.health()["actions"]
     assert [x.text for x in device.on("cmnd/lamp/POWER")] == ["ON", "OFF"] * 4

@@ -1,20 +1,42 @@
-"""Triggers against event dicts (docs/events.md) and bridge events."""
+"""Triggers against typed events (docs/events.md) and the bridge's stream start/end."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
-from bridge.actions.match import StreamCounters, command_rejected, match, observe
+from bridge.actions.match import NO_CHANGE, Change, StreamMark, Subject, command_rejected, match
 from bridge.actions.rules import Trigger
-from tests.actions.support import chat, gift, like, simple
+from bridge.core.publish import StreamerPublisher
+from bridge.events.model import Event, LikeEvent, ViewersEvent
+from bridge.mqtt.topics import Topics
+from bridge.settings.streamer import ALL_EVENTS, StreamerSettings
+from tests.actions.support import ROOM_ID, RecordingSink, chat, gift, like, simple
 
 
-def fires(trigger: Trigger, *events: dict[str, Any]) -> list[dict[str, Any] | None]:
-    counters = StreamCounters()
+def fires(trigger: Trigger, *events: Subject) -> list[dict[str, Any] | None]:
+    """match() as the engine calls it. Likes and viewer counts go through a real
+    StreamerPublisher: its state (the bridge's one) gives the before/after values."""
+    got: list[tuple[Event, Change]] = []
+    publisher = StreamerPublisher(
+        RecordingSink(),
+        Topics("tiktok").streamer("alice"),
+        StreamerSettings(user="alice", events=ALL_EVENTS),  # type: ignore[arg-type]
+        bridge_event=lambda kind, data: None,
+        on_event=lambda _streamer, event, change, _payload: got.append((event, change)),
+    )
+    fired: set[int] = set()
     results = []
     for event in events:
-        seen = observe(counters, event)
-        results.append(match(trigger, event, seen, counters))
+        change = NO_CHANGE
+        if isinstance(event, StreamMark) and event.kind == "stream_started":
+            publisher.stream_started(ROOM_ID, None, likes=int(event.data.get("likes", 0)))
+            fired = set()  # as the engine does for each streamer
+        elif isinstance(event, LikeEvent | ViewersEvent):
+            got.clear()
+            publisher.publish_events([event])
+            ((event, change),) = got
+        results.append(match(trigger, event, change, fired))
     return results
 
 
@@ -77,9 +99,10 @@ def test_moderator_and_subscriber_only() -> None:
         {"command": "lamp", "arg": ""},
     ]
     either = Trigger("gift", moderator_only=True, subscriber_only=True)
-    sub = gift()
-    sub["user"]["is_subscriber"] = True
-    assert fires(either, gift(), sub, {**gift(), "user": None}) == [None, {}, None]
+    plain = gift()
+    assert plain.user is not None
+    sub = replace(plain, user=replace(plain.user, is_subscriber=True))
+    assert fires(either, plain, sub, replace(plain, user=None)) == [None, {}, None]
 
 
 def test_simple_types() -> None:

@@ -19,6 +19,22 @@ def test_container_round_trip(tmp_path: Path) -> None:
     assert corpus.describe(built.frames).messages == built.messages
 
 
+def test_generated_corpus_has_no_repeated_msg_ids_and_a_replay_is_counted() -> None:
+    # Issue 16: the decode figures are for a corpus where every inner message has its own
+    # msg_id; a capture given with --corpus that replays messages is flagged.
+    built = corpus.build(6, seed=3)
+    assert corpus.describe(built.frames).duplicate_ids == 0
+    replayed = built.frames + built.frames[:2]
+    first_two = sum(len(frames_of(f)) for f in built.frames[:2])
+    assert corpus.describe(replayed).duplicate_ids == first_two > 0
+
+
+def frames_of(frame: bytes) -> list[object]:
+    from bridge.tiktok import frames
+
+    return list(frames.decode_msg_frame(frames.decode_frame(frame)).messages)
+
+
 def test_decoders_agree_on_counts() -> None:
     built = corpus.build(8, seed=2)
     ours = decode.ours_pass(built.frames)

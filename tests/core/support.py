@@ -11,11 +11,13 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from bridge.clock import SYSTEM_CLOCK, Clock, VirtualClock
 from bridge.config import Config, load_config_text
 from bridge.core.app import Bridge
 from bridge.settings.tiktok import SupervisorSettings
 from bridge.sim import TikTokSimulator
 from tests.events._support import validator
+from tests.helpers.clock import flowing
 from tests.helpers.mosquitto import Mosquitto, MqttRecorder, Received
 
 # Distinctive secrets: no published payload and no log line may ever contain them.
@@ -104,8 +106,10 @@ def with_supervisor(config: Config, supervisor: SupervisorSettings) -> Config:
 
 
 @contextlib.asynccontextmanager
-async def running(config: Config) -> AsyncIterator[Bridge]:
-    bridge = Bridge(config)
+async def running(config: Config, clock: Clock = SYSTEM_CLOCK) -> AsyncIterator[Bridge]:
+    """The bridge in this process until the block ends, on `clock` (a test that passes a
+    VirtualClock drives it itself)."""
+    bridge = Bridge(config, clock=clock)
     stop = asyncio.Event()
     task = asyncio.create_task(bridge.run(stop))
     try:
@@ -113,6 +117,23 @@ async def running(config: Config) -> AsyncIterator[Bridge]:
     finally:
         stop.set()
         await asyncio.wait_for(task, 20)
+
+
+@contextlib.asynccontextmanager
+async def running_virtual(config: Config) -> AsyncIterator[Bridge]:
+    """`running` on a VirtualClock that flows while the test waits for real messages
+    (tests/helpers/clock.py): polls, back-off, ticks and the state throttle pass about ten
+    times faster than real time, and no test waits out a timer it does not care about."""
+    clock = VirtualClock()
+    async with running(config, clock) as bridge, flowing(clock):
+        yield bridge
+
+
+async def wait_until(predicate: Callable[[], bool], within: float = 20.0) -> None:
+    """Until `predicate` holds (for state that has no change signal of its own)."""
+    async with asyncio.timeout(within):
+        while not predicate():  # noqa: ASYNC110 - polled: nothing to wait on
+            await asyncio.sleep(0.02)
 
 
 def status_is(status: str) -> Callable[[Received], bool]:

@@ -22,7 +22,7 @@ from tests.core.support import (
     SIGN_KEY,
     config_yaml,
     make_config,
-    running,
+    running_virtual,
     status_is,
 )
 from tests.helpers.mosquitto import Mosquitto, MqttRecorder, Subscribe
@@ -79,10 +79,10 @@ async def test_chat_send_limits(
     room = simulator.add_user("alice", live=True)
     simulator.add_user("bob", live=True)
     rec = await subscriber(mosquitto, "tiktok/#")
-    async with running(chat_config(mosquitto, simulator, tmp_path)):
+    async with running_virtual(chat_config(mosquitto, simulator, tmp_path)):
         await rec.wait_for("tiktok/alice/state", status_is("connected"))
         await rec.wait_for("tiktok/bob/state", status_is("connected"))
-        await asyncio.sleep(0.2)
+        # No wait: the sink subscribes (SUBACK awaited) before it publishes any state.
         await send(
             mosquitto, "tiktok/alice/chat/send", {"message": "hi\nthere\x07", "transaction": "c1"}
         )
@@ -116,9 +116,9 @@ async def test_not_live_chat_is_refused(
     simulator.add_user("alice", live=False)
     simulator.add_user("bob", live=False)
     rec = await subscriber(mosquitto, "tiktok/#")
-    async with running(chat_config(mosquitto, simulator, tmp_path)):
+    async with running_virtual(chat_config(mosquitto, simulator, tmp_path)):
         await rec.wait_for("tiktok/alice/state", status_is("waiting_for_live"))
-        await asyncio.sleep(0.2)
+        # No wait: the sink subscribes (SUBACK awaited) before it publishes any state.
         await send(mosquitto, "tiktok/alice/chat/send", {"message": "anyone?", "transaction": "n"})
         refused = await answer(rec, "n")
     assert refused == {"status": "error", "data": {}, "error": "not live", "transaction": "n"}
@@ -138,7 +138,7 @@ async def test_events_during_broker_outage_are_delivered(
     room = simulator.add_user("alice", live=True)
     rec = await subscriber(broker, "tiktok/#", **session)
     cfg = make_config(config_yaml(broker, simulator, tmp_path / "s", "- alice\n"), tmp_path)
-    async with running(cfg) as bridge:
+    async with running_virtual(cfg) as bridge:
         await rec.wait_for("tiktok/alice/state", status_is("connected"))
         await rec.stop()
         broker.stop()  # the session is saved; the retained viewers value is not 42 yet
@@ -171,7 +171,7 @@ async def test_stale_events_are_dropped_after_outage(
     text = text.replace(
         "  client_id: bridge-under-test\n", "  client_id: b\n  max_event_age_s: 1\n"
     )
-    async with running(make_config(text, tmp_path)) as bridge:
+    async with running_virtual(make_config(text, tmp_path)) as bridge:
         await rec.wait_for("tiktok/alice/state", status_is("connected"))
         await rec.stop()
         mosquitto.stop()

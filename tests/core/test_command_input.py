@@ -14,7 +14,14 @@ import aiomqtt
 
 from bridge.sim import TikTokSimulator
 from bridge.sim import messages as m
-from tests.core.support import SESSION_ID, SIGN_KEY, config_yaml, make_config, running, status_is
+from tests.core.support import (
+    SESSION_ID,
+    SIGN_KEY,
+    config_yaml,
+    make_config,
+    running_virtual,
+    status_is,
+)
 from tests.helpers.mosquitto import Mosquitto, MqttRecorder, Subscribe
 
 CHAT_TIKTOK = f"""\
@@ -57,9 +64,9 @@ async def test_chat_send_refuses_what_is_not_text(
         mosquitto, simulator, tmp_path / "s", streamers, extra_tiktok=tiktok,
         connection="sign_server",
     )  # fmt: skip
-    async with running(make_config(text, tmp_path)):
+    async with running_virtual(make_config(text, tmp_path)):
         await rec.wait_for("tiktok/alice/state", status_is("connected"))
-        await asyncio.sleep(0.2)
+        # No wait: the sink subscribes (SUBACK awaited) before it publishes any state.
         topic, answer = "tiktok/alice/chat/send", "tiktok/bridge/response/chat/send"
         refused = {}
         for name, payload in {
@@ -98,9 +105,9 @@ async def test_transaction_and_payload_shapes_always_get_an_answer(
 ) -> None:
     rec = await subscriber(mosquitto, "tiktok/#")
     cfg = make_config(config_yaml(mosquitto, simulator, tmp_path / "s", "[]\n"), tmp_path)
-    async with running(cfg) as bridge:
+    async with running_virtual(cfg) as bridge:
         await rec.wait_for("tiktok/bridge/info")
-        await asyncio.sleep(0.2)
+        # No wait: the sink subscribes (SUBACK awaited) before it publishes any state.
         topic, answer = request("health_check")
         big = await ask(mosquitto, rec, topic, b'{"transaction": 1e400}', answer)
         nan = await ask(mosquitto, rec, topic, b'{"transaction": NaN}', answer)
@@ -124,9 +131,9 @@ async def test_streamer_add_checks_like_the_configuration_file(
     rec = await subscriber(mosquitto, "tiktok/#")
     text = config_yaml(mosquitto, simulator, tmp_path / "s", "- alice\n")
     text = text.replace("  health_interval_s: 5\n", "  health_interval_s: 5\n  max_streamers: 4\n")
-    async with running(make_config(text, tmp_path)) as bridge:
+    async with running_virtual(make_config(text, tmp_path)) as bridge:
         await rec.wait_for("tiktok/bridge/info")
-        await asyncio.sleep(0.2)
+        # No wait: the sink subscribes (SUBACK awaited) before it publishes any state.
         topic, answer = request("streamer/add")
         bad = {}
         for name, payload in {
@@ -177,9 +184,9 @@ async def test_a_burst_of_adds_is_bounded_by_rate_and_limit(
     rec = await subscriber(mosquitto, "tiktok/bridge/#")
     cfg = make_config(config_yaml(mosquitto, simulator, tmp_path / "s", "[]\n"), tmp_path)
     adds = 200
-    async with running(cfg) as bridge:
+    async with running_virtual(cfg) as bridge:
         await rec.wait_for("tiktok/bridge/info")
-        await asyncio.sleep(0.2)
+        # No wait: the sink subscribes (SUBACK awaited) before it publishes any state.
         started = time.monotonic()
         async with aiomqtt.Client(mosquitto.host, mosquitto.port) as client:
             for i in range(adds):
@@ -213,9 +220,9 @@ async def test_simulate_is_bounded_whatever_it_asks(
     rec = await subscriber(mosquitto, "tiktok/#")
     streamers = "- user: alice\n  gift_progress: true\n"
     cfg = make_config(config_yaml(mosquitto, simulator, tmp_path / "s", streamers), tmp_path)
-    async with running(cfg):
+    async with running_virtual(cfg):
         await rec.wait_for("tiktok/alice/state", status_is("connected"))
-        await asyncio.sleep(0.2)
+        # No wait: the sink subscribes (SUBACK awaited) before it publishes any state.
         topic, answer = request("simulate")
         sim = {"user": "alice"}
         started = time.monotonic()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from tests.core.support import (
     config_yaml,
     events_on,
     make_config,
-    running,
+    running_virtual,
     status_is,
     validate_events,
 )
@@ -49,9 +48,9 @@ async def test_error_answers_never_exceptions(
 ) -> None:
     rec = await subscriber(mosquitto, "tiktok/#")
     cfg = make_config(config_yaml(mosquitto, simulator, tmp_path / "s", "[]\n"), tmp_path)
-    async with running(cfg) as bridge:
+    async with running_virtual(cfg) as bridge:
         await rec.wait_for("tiktok/bridge/info")
-        await asyncio.sleep(0.2)  # subscriptions are in place once info went out
+        # No wait: the sink subscribes (SUBACK awaited) before it publishes any state.
         bad_json = await _raw_request(mosquitto, rec, "streamer/add", b'{"user": "x",')
         not_utf8 = await _raw_request(mosquitto, rec, "streamer/remove", b"\xff\xfe")
         unknown_cmd = await request(mosquitto, rec, "nonsense", {}, "t1")
@@ -86,9 +85,9 @@ async def test_streamer_add_and_remove(
     rec = await subscriber(mosquitto, "tiktok/#")
     state_dir = tmp_path / "s"
     cfg = make_config(config_yaml(mosquitto, simulator, state_dir, "[]\n"), tmp_path)
-    async with running(cfg) as bridge:
+    async with running_virtual(cfg) as bridge:
         await rec.wait_for("tiktok/bridge/info")
-        await asyncio.sleep(0.2)
+        # No wait: the sink subscribes (SUBACK awaited) before it publishes any state.
         added = await request(
             mosquitto, rec, "streamer/add", {"user": "@Carol", "events": ["chat"]}, "a1"
         )
@@ -119,7 +118,7 @@ async def test_runtime_streamer_and_watch_switch_survive_restart(
     rec = await subscriber(mosquitto, "tiktok/#")
     state_dir = tmp_path / "s"
     cfg = make_config(config_yaml(mosquitto, simulator, state_dir, "- alice\n"), tmp_path)
-    async with running(cfg):
+    async with running_virtual(cfg):
         await rec.wait_for("tiktok/alice/state", status_is("connected"))
         await publish(mosquitto, "tiktok/alice/watch/set", "OFF")
         await rec.wait_for("tiktok/alice/watch/state", lambda x: x.text == "OFF")
@@ -128,7 +127,7 @@ async def test_runtime_streamer_and_watch_switch_survive_restart(
         added = await request(mosquitto, rec, "streamer/add", {"user": "carol"}, "r1")
         assert added["status"] == "ok"
     rec.clear()
-    async with running(cfg) as bridge:
+    async with running_virtual(cfg) as bridge:
         # Restarted: alice stays paused (persisted), carol is watched again.
         await rec.wait_for("tiktok/alice/watch/state", lambda x: x.text == "OFF")
         await rec.wait_for("tiktok/alice/state", status_is("paused"))
@@ -151,9 +150,9 @@ async def test_retained_commands_are_ignored(
     )
     rec = await subscriber(mosquitto, "tiktok/#")
     cfg = make_config(config_yaml(mosquitto, simulator, tmp_path / "s", "- alice\n"), tmp_path)
-    async with running(cfg) as bridge:
+    async with running_virtual(cfg) as bridge:
         await rec.wait_for("tiktok/alice/state", status_is("connected"))
-        await asyncio.sleep(0.3)
+        # No wait: the sink subscribes (SUBACK awaited) before it publishes any state.
         assert bridge.streamers == ["alice"]
         assert bridge.router.rejected == 2
     assert [x.text for x in rec.on("tiktok/alice/watch/state")] == ["ON"]
@@ -170,9 +169,9 @@ async def test_simulate_goes_through_the_pipeline(
         "  like_window_ms: 0\n  gift_tiers: {small: 1, big: 500}\n"
     )
     cfg = make_config(config_yaml(mosquitto, simulator, tmp_path / "s", streamer), tmp_path)
-    async with running(cfg):
+    async with running_virtual(cfg):
         await rec.wait_for("tiktok/alice/state", status_is("waiting_for_live"))
-        await asyncio.sleep(0.2)
+        # No wait: the sink subscribes (SUBACK awaited) before it publishes any state.
         cases: list[tuple[str, dict[str, Any]]] = [
             ("chat", {"viewer": "ann", "text": "sim chat"}),
             ("gift", {"viewer": "bob", "gift": "Rose", "count": 3}),

@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from google.protobuf.internal import api_implementation
 
 from bridge.sim import TikTokSimulator
+from bridge.sim import messages as sm
 from tests.core.support import MQTT_PASSWORD, SECRETS, SESSION_ID, SIGN_KEY, config_yaml
 from tests.helpers.mosquitto import Mosquitto, Subscribe
 from tests.helpers.paths import REPO
@@ -63,9 +65,12 @@ class Daemon:
 def daemon_factory(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
     daemons: list[Daemon] = []
 
-    def start(config: Path, *, notify_socket: str | None = None) -> Daemon:
+    def start(
+        config: Path, *, notify_socket: str | None = None, extra_env: dict[str, str] | None = None
+    ) -> Daemon:
         env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC")}
         env["PYTHONPATH"] = str(REPO)
+        env.update(extra_env or {})
         if notify_socket:
             env["NOTIFY_SOCKET"] = notify_socket
             env["WATCHDOG_USEC"] = "2000000"
@@ -169,6 +174,37 @@ async def test_notify_ready_before_broker_then_sigterm(
         assert all(secret.encode() not in x.payload for x in rec.messages)
     info = await rec.wait_for("tiktok/bridge/info")
     assert info.json()["config"]["mqtt"]["password"] == "***"
+    # The suite's own protobuf (compiled upb from the wheel): no warning.
+    assert info.json()["protobuf"]["implementation"] == api_implementation.Type()
+    assert "warning" not in info.json()["protobuf"]
+    assert f"({api_implementation.Type()})" in log_text
+
+
+async def test_pure_python_protobuf_is_logged_and_in_bridge_info(
+    mosquitto: Mosquitto,
+    simulator: TikTokSimulator,
+    subscriber: Subscribe,
+    daemon_factory: Callable[..., Daemon],
+    tmp_path: Path,
+) -> None:
+    # What a 32-bit Raspberry Pi OS gets from pip (no armv7 wheel): docs/install-systemd.md.
+    room = simulator.add_user("alice", live=True)
+    rec = await subscriber(mosquitto, "tiktok/#")
+    cfg = write_config(tmp_path, mosquitto, simulator, "- alice\n")
+    daemon = daemon_factory(cfg, extra_env={"PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION": "python"})
+    info = (await rec.wait_for("tiktok/bridge/info")).json()
+    assert info["protobuf"]["implementation"] == "python"
+    assert "pure Python" in info["protobuf"]["warning"]
+    # It decodes on the pure-Python runtime too (the golden values: tests/events).
+    await rec.wait_for("tiktok/alice/state", lambda x: x.json()["status"] == "connected")
+    room.push(sm.member("hal"), sm.chat("ann", "hello 👋"), sm.viewers(812, 2000))
+    chat = await rec.wait_for("tiktok/alice/chat")
+    assert chat.json()["text"] == "hello 👋" and chat.json()["user"]["unique_id"] == "ann"
+    await rec.wait_for("tiktok/alice/viewers", lambda x: x.payload == b"812")
+    daemon.signal(signal.SIGTERM)
+    assert await daemon.wait() == 0
+    log_text = daemon.text()
+    assert "(python)" in log_text and "WARNING" in log_text and "pure Python" in log_text
 
 
 async def test_kill_9_leaves_the_will(
@@ -213,7 +249,9 @@ async def test_sighup_reload(
     # An invalid file is refused; the daemon keeps running with what it has.
     cfg.write_text(good.replace("server:", "server: 12\n  nonsense:"))
     daemon.signal(signal.SIGHUP)
-    await asyncio.sleep(1.0)
+    async with asyncio.timeout(20):  # the refusal is logged: the reload was handled
+        while "reload refused" not in daemon.text():  # noqa: ASYNC110 - a log file
+            await asyncio.sleep(0.05)
     assert daemon.proc.poll() is None
     daemon.signal(signal.SIGTERM)
     assert await daemon.wait() == 0

@@ -20,7 +20,7 @@ from tests.core.support import (
     config_yaml,
     events_on,
     make_config,
-    running,
+    running_virtual,
     status_is,
     validate_events,
 )
@@ -62,7 +62,7 @@ async def test_goals_and_leaderboard_follow_the_stream(
     room = simulator.add_user("alice", live=True)
     rec = await subscriber(mosquitto, "tiktok/#")
     cfg = make_config(config_yaml(mosquitto, simulator, tmp_path / "s", STREAMER), tmp_path)
-    async with running(cfg):
+    async with running_virtual(cfg):
         await rec.wait_for("tiktok/alice/state", status_is("connected"))
         await rec.wait_for("tiktok/alice/goals", goal("likes", target=100, value=0))
         await rec.wait_for("tiktok/alice/leaderboard", lambda x: x.json()["top"] == [])
@@ -107,7 +107,8 @@ async def test_goals_and_leaderboard_follow_the_stream(
         await rec.wait_count("tiktok/alice/goal", 4)
         # Reset: progress of one goal from now; the others untouched.
         await publish(mosquitto, "tiktok/alice/goals/reset", "likes")
-        await rec.wait_for("tiktok/alice/goals", goal("likes", value=0, reached=False))
+        # target=400: the goals JSON of the reset, not the stream's first one (value 0 too).
+        await rec.wait_for("tiktok/alice/goals", goal("likes", value=0, reached=False, target=400))
         room.push(m.like(FAN2, 15, total=450))
         await rec.wait_for("tiktok/alice/goals", goal("likes", value=40, target=400))
         await publish(mosquitto, "tiktok/alice/leaderboard/reset", "")
@@ -141,9 +142,9 @@ async def test_bad_goal_commands_get_errors_and_change_nothing(
     simulator.add_user("alice", live=False)
     rec = await subscriber(mosquitto, "tiktok/#")
     cfg = make_config(config_yaml(mosquitto, simulator, tmp_path / "s", STREAMER), tmp_path)
-    async with running(cfg):
+    async with running_virtual(cfg):
         await rec.wait_for("tiktok/alice/goals", goal("likes", target=100))
-        await asyncio.sleep(0.2)  # subscriptions are in place once the goals went out
+        # No wait: the sink subscribes (SUBACK awaited) before it publishes any state.
         answers = {
             name: await request(mosquitto, rec, cmd, payload, name)
             for name, (cmd, payload) in {
@@ -194,9 +195,9 @@ async def test_simulated_events_reach_goals_while_not_live(
     simulator.add_user("alice", live=False)
     rec = await subscriber(mosquitto, "tiktok/#")
     cfg = make_config(config_yaml(mosquitto, simulator, tmp_path / "s", STREAMER), tmp_path)
-    async with running(cfg):
+    async with running_virtual(cfg):
         await rec.wait_for("tiktok/alice/goals", goal("likes", target=100))
-        await asyncio.sleep(0.2)
+        # No wait: the sink subscribes (SUBACK awaited) before it publishes any state.
         gift = {"user": "alice", "type": "gift", "viewer": "sim", "gift": "Lion"}
         answer = await request(mosquitto, rec, "simulate", gift, "g")
         event = (await rec.wait_for("tiktok/alice/goal")).json()
@@ -259,7 +260,7 @@ async def test_a_reload_applies_new_goals_and_leaderboard_size(
     simulator.add_user("alice", live=False)
     rec = await subscriber(mosquitto, "tiktok/#")
     cfg = make_config(config_yaml(mosquitto, simulator, tmp_path / "s", STREAMER), tmp_path)
-    async with running(cfg) as bridge:
+    async with running_virtual(cfg) as bridge:
         await rec.wait_for("tiktok/alice/leaderboard")
         edited = STREAMER.replace("likes: 100", "likes: 5000").replace("size: 2", "size: 0")
         await bridge.reload(make_config(config_yaml(mosquitto, simulator, tmp_path / "s", edited),

@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from bridge.clock import VirtualClock
 from bridge.config import Config
 from bridge.sim import SimConfig, TikTokSimulator
 from bridge.sim import messages as m
@@ -34,9 +35,11 @@ from tests.core.support import (
     events_on,
     make_config,
     running,
+    running_virtual,
     status_is,
     validate_events,
 )
+from tests.helpers.clock import flowing
 from tests.helpers.mosquitto import Mosquitto, MqttRecorder, Subscribe
 
 MODES = ("direct", "sign_server")
@@ -113,7 +116,8 @@ async def test_a_stream_ending_without_a_control_message_turns_live_off(
     streamers = f"- user: alice\n  room_id: {room.room_id}\n" if pinned else "- alice\n"
     rec = await subscriber(mosquitto, "tiktok/#")
     cfg = config(mosquitto, simulator, tmp_path, streamers, connection=mode, silent_check_s=1.5)
-    async with running(cfg):
+    clock = VirtualClock()  # silent_check_s and the polls pass in virtual time
+    async with running(cfg, clock), flowing(clock):
         await rec.wait_for("tiktok/alice/state", status_is("connected"))
         room.push(m.chat("ann", "hello"))
         await rec.wait_for("tiktok/alice/chat")
@@ -140,7 +144,7 @@ async def test_a_live_room_after_a_dropped_socket_is_reconnected_not_ended(
     room = simulator.add_user("alice", live=True)
     rec = await subscriber(mosquitto, "tiktok/#")
     streamers = f"- user: alice\n  room_id: {room.room_id}\n"
-    async with running(config(mosquitto, simulator, tmp_path, streamers)):
+    async with running_virtual(config(mosquitto, simulator, tmp_path, streamers)):
         await rec.wait_for("tiktok/alice/state", status_is("connected"))
         room.drop_connections()
         await room.wait_for(lambda: len(room.records) == 2 and bool(room.entered_connections()))
@@ -167,7 +171,7 @@ async def test_a_socket_that_delivers_nothing_is_a_failed_attempt(
     cfg = config(
         mosquitto, simulator, tmp_path, connection=mode, extra_tiktok="first_message_timeout_s: 1\n"
     )
-    async with running(cfg) as bridge:
+    async with running_virtual(cfg) as bridge:
         failed = await rec.wait_for(
             "tiktok/alice/state",
             lambda msg: bool(msg.payload) and (msg.json()["reason"] or "").startswith("the live"),
@@ -205,7 +209,7 @@ async def test_a_socket_that_delivers_is_kept_past_the_first_message_deadline(
     cfg = config(
         mosquitto, simulator, tmp_path, connection=mode, extra_tiktok="first_message_timeout_s: 1\n"
     )
-    async with running(cfg) as bridge:
+    async with running_virtual(cfg) as bridge:
         await rec.wait_for("tiktok/alice/state", status_is("connected"))
         # 10 viewer updates = 2 s on the first socket: twice the deadline, still the same one.
         await room.wait_for(lambda: len(room.records[0].sent_log_ids) >= 10)
@@ -243,7 +247,7 @@ async def test_like_totals_follow_the_room_total(
     room = simulator.add_user("alice", live=True)
     rec = await subscriber(mosquitto, ["tiktok/#", "test/#"])
     streamers = "- user: alice\n  like_window_ms: 0\n"  # one like event per message
-    async with running(config(mosquitto, simulator, tmp_path, streamers, extra=LIKE_RULES)):
+    async with running_virtual(config(mosquitto, simulator, tmp_path, streamers, extra=LIKE_RULES)):
         await rec.wait_for("tiktok/alice/state", status_is("connected"))
         room.tap_likes("ann", 100)  # 7 messages of at most 15
         room.tap_likes("bob", 5)
@@ -275,7 +279,7 @@ async def test_heartbeats_start_after_entering_the_room(
     simulator.config.early_heartbeat_closes = strict
     room = simulator.add_user("alice", live=True)
     rec = await subscriber(mosquitto, "tiktok/#")
-    async with running(config(mosquitto, simulator, tmp_path, connection=mode)):
+    async with running_virtual(config(mosquitto, simulator, tmp_path, connection=mode)):
         await rec.wait_for("tiktok/alice/state", status_is("connected"))
         await room.wait_for(lambda: len(room.records[0].heartbeats) >= 2)
         room.push(m.chat("ann", "hi"))
@@ -310,7 +314,7 @@ async def test_heartbeat_before_entering_when_configured(
     room = simulator.add_user("alice", live=True)
     rec = await subscriber(mosquitto, "tiktok/#")
     cfg = config(mosquitto, simulator, tmp_path, extra_tiktok="heartbeat_order: before_enter\n")
-    async with running(cfg):
+    async with running_virtual(cfg):
         if strict:  # today's TikTok closes the socket: the attempt fails and is retried
             failed = await rec.wait_for("tiktok/alice/state", status_is("error"))
             await room.wait_for(lambda: len(room.records) >= 2)
@@ -348,7 +352,7 @@ async def test_gift_details_come_from_the_gift_list(
     simulator.config.gift_list_signed_only = signed_only
     room = simulator.add_user("alice", live=True)
     rec = await subscriber(mosquitto, "tiktok/#")
-    async with running(config(mosquitto, simulator, tmp_path, connection=mode)):
+    async with running_virtual(config(mosquitto, simulator, tmp_path, connection=mode)):
         await rec.wait_for("tiktok/alice/state", status_is("connected"))
         room.push(m.gift("ann", "Lion", details=False))  # gift_id only, no gift struct
         gift = (await rec.wait_for("tiktok/alice/gift")).json()
@@ -387,7 +391,7 @@ async def test_new_message_types_through_the_daemon(
     simulator.config.v3_messages = v3
     room = simulator.add_user("alice", live=True)
     rec = await subscriber(mosquitto, "tiktok/#")
-    async with running(config(mosquitto, simulator, tmp_path, NEW_TYPES_EVENTS)) as bridge:
+    async with running_virtual(config(mosquitto, simulator, tmp_path, NEW_TYPES_EVENTS)) as bridge:
         await rec.wait_for("tiktok/alice/state", status_is("connected"))
         battle_id = 7_350_000_000_000_000_321
         room.push(

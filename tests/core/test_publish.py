@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
+from bridge.clock import VirtualClock
 from bridge.sim import TikTokSimulator
 from bridge.sim import messages as m
 from tests.core.support import (
@@ -12,9 +12,11 @@ from tests.core.support import (
     events_on,
     make_config,
     running,
+    running_virtual,
     status_is,
     validate_events,
 )
+from tests.helpers.clock import flowing
 from tests.helpers.mosquitto import Mosquitto, Subscribe
 
 STREAMER = """\
@@ -31,7 +33,7 @@ async def test_live_stream_topics_and_payloads(
     room = simulator.add_user("alice", live=True)
     rec = await subscriber(mosquitto, "tiktok/#")
     cfg = make_config(config_yaml(mosquitto, simulator, tmp_path / "s", STREAMER), tmp_path)
-    async with running(cfg):
+    async with running_virtual(cfg):
         await rec.wait_for("tiktok/alice/state", status_is("connected"))
         room.push(
             m.chat("ann", "hello 👋"),
@@ -107,7 +109,7 @@ async def test_disabled_event_types_are_not_published(
     rec = await subscriber(mosquitto, "tiktok/#")
     streamer = "- user: alice\n  events: [gift]\n  like_window_ms: 0\n"
     cfg = make_config(config_yaml(mosquitto, simulator, tmp_path / "s", streamer), tmp_path)
-    async with running(cfg):
+    async with running_virtual(cfg):
         await rec.wait_for("tiktok/alice/state", status_is("connected"))
         room.push(m.chat("ann", "muted"), m.like("dan", 5, 500), m.gift("bob", 9999, "X", 7, 2))
         await rec.wait_for("tiktok/alice/gift")
@@ -123,7 +125,7 @@ async def test_stream_end_then_new_stream(
     first_room = room.room_id
     rec = await subscriber(mosquitto, "tiktok/#")
     cfg = make_config(config_yaml(mosquitto, simulator, tmp_path / "s", STREAMER), tmp_path)
-    async with running(cfg):
+    async with running_virtual(cfg):
         await rec.wait_for("tiktok/alice/state", status_is("connected"))
         room.push(m.like("dan", 15, 300))
         await rec.wait_for("tiktok/alice/state", lambda msg: msg.json()["likes"] == 300)
@@ -160,7 +162,7 @@ async def test_waiting_for_live_then_live(
     room = simulator.add_user("alice", live=False)
     rec = await subscriber(mosquitto, "tiktok/#")
     cfg = make_config(config_yaml(mosquitto, simulator, tmp_path / "s", STREAMER), tmp_path)
-    async with running(cfg):
+    async with running_virtual(cfg):
         waiting = await rec.wait_for("tiktok/alice/state", status_is("waiting_for_live"))
         assert rec.on("tiktok/alice/live")[-1].text == "OFF"
         assert rec.on("tiktok/alice/availability")[-1].text == "online"
@@ -179,7 +181,7 @@ async def test_unknown_user_is_not_found_and_unavailable(
 ) -> None:
     rec = await subscriber(mosquitto, "tiktok/#")
     cfg = make_config(config_yaml(mosquitto, simulator, tmp_path / "s", "- nobody\n"), tmp_path)
-    async with running(cfg):
+    async with running_virtual(cfg):
         await rec.wait_for("tiktok/nobody/state", status_is("not_found"))
         await rec.wait_for("tiktok/nobody/availability", lambda msg: msg.text == "offline")
         err = await rec.wait_for("tiktok/bridge/event", lambda x: x.json()["type"] == "watch_error")
@@ -197,7 +199,7 @@ async def test_reconnect_dedupes_replayed_history(
     room = simulator.add_user("alice", live=True)
     rec = await subscriber(mosquitto, "tiktok/#")
     cfg = make_config(config_yaml(mosquitto, simulator, tmp_path / "s", STREAMER), tmp_path)
-    async with running(cfg) as bridge:
+    async with running_virtual(cfg) as bridge:
         await rec.wait_for("tiktok/alice/state", status_is("connected"))
         room.push(m.chat("ann", "one"), m.chat("ann", "two"), m.chat("ann", "three"))
         await rec.wait_count("tiktok/alice/chat", 3)
@@ -206,11 +208,11 @@ async def test_reconnect_dedupes_replayed_history(
         await room.wait_for(lambda: len(room.records) >= 2 and bool(room.entered_connections()))
         await rec.wait_for("tiktok/alice/state", status_is("connected"))
         room.push(m.chat("ann", "four"))
-        await rec.wait_count("tiktok/alice/chat", 4)
-        await asyncio.sleep(0.5)  # give a duplicate (if any) time to arrive
+        room.push(m.chat("ann", "five"))  # a later fact: one socket, one sink, in order
+        await rec.wait_for("tiktok/alice/chat", lambda msg: msg.json()["text"] == "five")
         health = bridge.health()["streamers"]["alice"]
     texts = [c["text"] for c in events_on(rec, "tiktok/alice/chat")]
-    assert texts == ["one", "two", "three", "four"]
+    assert texts == ["one", "two", "three", "four", "five"]  # no duplicate came before it
     assert health["reconnects"] >= 1
     assert health["duplicates"] >= 3  # the replayed history really arrived, and was dropped
     # A transport loss is not a stream end: live never went OFF.
@@ -224,7 +226,8 @@ async def test_health_and_info(
     simulator.add_user("alice", live=True)
     rec = await subscriber(mosquitto, "tiktok/bridge/#")
     cfg = make_config(config_yaml(mosquitto, simulator, tmp_path / "s", STREAMER), tmp_path)
-    async with running(cfg):
+    clock = VirtualClock()  # health_interval_s passes in virtual time
+    async with running(cfg, clock), flowing(clock):
         info = await rec.wait_for("tiktok/bridge/info")
         health = await rec.wait_for(
             "tiktok/bridge/health", lambda x: "alice" in x.json()["streamers"], timeout=15
@@ -245,7 +248,7 @@ async def test_control_message_ends_stream(
     room = simulator.add_user("alice", live=True)
     rec = await subscriber(mosquitto, "tiktok/#")
     cfg = make_config(config_yaml(mosquitto, simulator, tmp_path / "s", STREAMER), tmp_path)
-    async with running(cfg):
+    async with running_virtual(cfg):
         await rec.wait_for("tiktok/alice/state", status_is("connected"))
         room.push(m.gift("bob", "Rose", repeat_count=3), m.control(m.SUSPENDED))
         ended = await rec.wait_for(
@@ -265,7 +268,7 @@ async def test_viewer_controlled_strings_never_become_topics(
     rec = await subscriber(mosquitto, "#")
     cfg = make_config(config_yaml(mosquitto, simulator, tmp_path / "s", STREAMER), tmp_path)
     hostile = m.viewer("evil", "a/+/#\x00$SYS/../")
-    async with running(cfg):
+    async with running_virtual(cfg):
         await rec.wait_for("tiktok/alice/state", status_is("connected"))
         room.push(
             m.chat(hostile, "tiktok/bridge/request/streamer/remove"),

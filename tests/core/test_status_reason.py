@@ -22,7 +22,7 @@ from bridge.settings.streamer import StreamerSettings
 from bridge.sim import TikTokSimulator
 from bridge.sim import messages as m
 from bridge.tiktok import errors
-from tests.core.support import config_yaml, make_config, running, status_is
+from tests.core.support import config_yaml, make_config, running_virtual, status_is
 from tests.helpers.mosquitto import Mosquitto, Subscribe, free_port
 
 # ------------------------------------------------------------------------- the words
@@ -87,7 +87,7 @@ async def test_unreachable_tiktok_says_why_in_state(
 ) -> None:
     rec = await subscriber(mosquitto, "tiktok/#")
     cfg = make_config(_unreachable_yaml(mosquitto, simulator, tmp_path / "s"), tmp_path)
-    async with running(cfg):
+    async with running_virtual(cfg):
         state = await rec.wait_for("tiktok/alice/state", status_is("error"))
     assert state.json()["reason"] == "cannot reach TikTok: connection refused"
     assert rec.on("tiktok/alice/availability")[0].text == "online"  # it may come back
@@ -105,7 +105,7 @@ async def test_reason_follows_the_status_and_clears_when_watching_works(
     simulator.faults.captcha = True
     rec = await subscriber(mosquitto, "tiktok/#")
     cfg = make_config(config_yaml(mosquitto, simulator, tmp_path / "s", "- alice\n"), tmp_path)
-    async with running(cfg) as bridge:
+    async with running_virtual(cfg) as bridge:
         blocked = await rec.wait_for("tiktok/alice/state", status_is("blocked"))
         assert blocked.json()["reason"].startswith("TikTok blocked the request")
         simulator.faults.clear()
@@ -175,7 +175,7 @@ async def test_push_messages_reach_state_after_a_quiet_start(
     room = simulator.add_user("alice", live=True)
     rec = await subscriber(mosquitto, "tiktok/#")
     cfg = make_config(config_yaml(mosquitto, simulator, tmp_path / "s", "- alice\n"), tmp_path)
-    async with running(cfg):
+    async with running_virtual(cfg):
         await rec.wait_for("tiktok/alice/state", status_is("connected"))
         before = len(rec.on("tiktok/alice/state"))
         room.push(m.chat("ann", "one"), m.chat("bob", "two"))

@@ -3,8 +3,12 @@ outages, blocks, the shared call budget, reloads, and the politeness rules (fast
 after a stream end, hourly reconnect cap, unconfirmed "user not found").
 
 Time is never measured for speed: the tests count requests in the simulator's request log
-and check their order; absence checks wait a short window that is far below the configured
-delay they protect.
+and check their order. Most run the bridge on a virtual clock (tests/helpers/clock.py):
+time flows while they wait for real messages, and an absence check jumps the clock to just
+short of the configured delay it protects instead of sleeping. Four stay on real time,
+because what they check is real time: the budget's spread of calls and a rate limit's
+retry_at against the simulator's request stamps, HTTP timeouts of a hung sign server, and
+a test that must react between two retries.
 """
 
 from __future__ import annotations
@@ -21,13 +25,23 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from bridge.clock import VirtualClock
 from bridge.config import Config
 from bridge.core.streamer import Backoff
 from bridge.sim import SimConfig, TikTokSimulator
 from bridge.sim import messages as m
 from bridge.sim.records import RequestRecord
 from bridge.sim.rooms import OFFLINE
-from tests.core.support import FAST, config_yaml, events_on, make_config, running, status_is
+from tests.core.support import (
+    FAST,
+    config_yaml,
+    events_on,
+    make_config,
+    running,
+    running_virtual,
+    status_is,
+)
+from tests.helpers.clock import flowing
 from tests.helpers.mosquitto import Mosquitto, MqttRecorder, Subscribe
 
 ALICE = "- alice\n"
@@ -117,7 +131,8 @@ async def test_silent_socket_of_a_live_room_is_reconnected(
     room = simulator.add_user("alice", live=True)
     rec = await subscriber(mosquitto, "tiktok/#")
     cfg = config(mosquitto, simulator, tmp_path, supervisor=sup(silent_check_s=1.5))
-    async with running(cfg):
+    clock = VirtualClock()
+    async with running(cfg, clock), flowing(clock):
         await rec.wait_for("tiktok/alice/state", status_is("connected"))
         room.half_open(True)  # the socket stays open, nothing arrives any more
         await room.wait_for(lambda: len(room.records) >= 2 and bool(room.entered_connections()))
@@ -137,7 +152,8 @@ async def test_silent_socket_of_an_ended_room_ends_the_stream(
     room = simulator.add_user("alice", live=True)
     rec = await subscriber(mosquitto, "tiktok/#")
     cfg = config(mosquitto, simulator, tmp_path, supervisor=sup(silent_check_s=1.5))
-    async with running(cfg):
+    clock = VirtualClock()
+    async with running(cfg, clock), flowing(clock):
         await rec.wait_for("tiktok/alice/state", status_is("connected"))
         room.half_open(True)
         room.status = OFFLINE  # ended without a control message and without closing
@@ -190,18 +206,20 @@ async def test_sign_server_errors_back_off_without_a_hot_loop(
     rec = await subscriber(mosquitto, "tiktok/#")
     supervisor = sup(backoff_initial_s=0.5, backoff_max_s=4.0)
     cfg = config(mosquitto, simulator, tmp_path, supervisor=supervisor, connection="sign_server")
-    async with running(cfg) as bridge:
+    clock = VirtualClock()
+    async with running(cfg, clock) as bridge, flowing(clock):
         await rec.wait_for("tiktok/alice/state", status_is("sign_unavailable"))
         alice = bridge.supervisor("alice")
         depth = [alice.backoff_failures]
-        start = len(requests(simulator, "/webcast/fetch"))
-        await asyncio.sleep(4.0)
+        start, started_at = len(requests(simulator, "/webcast/fetch")), clock.monotonic()
+        await wait_until(lambda: alice.backoff_failures >= depth[0] + 3)
         calls = len(requests(simulator, "/webcast/fetch")) - start
+        elapsed = clock.monotonic() - started_at
         depth.append(alice.backoff_failures)
 
-    # Every retry waits at least backoff_initial_s: at most 4.0 / 0.5 attempts + 1 in 4 s
-    # (a hot loop would make hundreds); and the failures keep deepening the back-off.
-    assert 1 <= calls <= 9
+    # Every retry waits at least backoff_initial_s (a hot loop would make hundreds), and the
+    # failures keep deepening the back-off.
+    assert 3 <= calls <= elapsed / 0.5 + 1
     assert depth[1] > depth[0] >= 1
     assert {r.status for r in requests(simulator, "/webcast/fetch")} == {500}
     assert "OFF" not in live_values(rec)  # never connected, never declared live either way
@@ -277,14 +295,23 @@ async def test_blocked_waits_long_without_churn(
     rec = await subscriber(mosquitto, "tiktok/#")
     # backoff_max_s stays short: a block must use blocked_backoff_s, not the generic cap.
     supervisor = sup(blocked_backoff_s=60.0, backoff_max_s=0.5)
-    async with running(config(mosquitto, simulator, tmp_path, supervisor=supervisor)):
+    clock = VirtualClock()  # stands still: the first attempt needs no timer
+
+    def upgrades() -> list[RequestRecord]:
+        return [r for r in requests(simulator) if r.path.startswith("/webcast/im/")]
+
+    async with running(config(mosquitto, simulator, tmp_path, supervisor=supervisor), clock):
         await rec.wait_for("tiktok/alice/state", status_is("blocked"))
         error = await rec.wait_for("tiktok/bridge/event", is_event("watch_error"))
         await rec.wait_for("tiktok/alice/availability", lambda msg: msg.text == "offline")
-        await asyncio.sleep(3.0)  # several generic back-offs, far below blocked_backoff_s
-        upgrades = [r for r in requests(simulator) if r.path.startswith("/webcast/im/")]
+        retry_after = error.json()["data"]["retry_after_s"]  # rounded to the second
+        # Just short of the block's wait: a hundred generic back-offs would fit in there.
+        await clock.advance(retry_after - 1.0)
+        held = len(upgrades())
+        await clock.advance(2.0)  # the wait is over: the next attempt goes out
+        await wait_until(lambda: len(upgrades()) == 2)
 
-    assert len(upgrades) == 1 and upgrades[0].status in (400, 415)
+    assert held == 1 and upgrades()[0].status in (400, 415)
     data = error.json()["data"]
     assert data["reason"] == "blocked"
     assert 48 <= data["retry_after_s"] <= 72  # 60 s ± 20 % jitter
@@ -333,11 +360,14 @@ async def test_reload_updates_one_streamer_and_leaves_the_others_connected(
         "- user: alice\n  events: [chat, gift, member]\n  gift_tiers: {tiny: 1, huge: 500}\n"
         "- bob\n- cem\n"
     )
-    async with running(config(mosquitto, simulator, tmp_path, before)) as bridge:
+    async with running_virtual(config(mosquitto, simulator, tmp_path, before)) as bridge:
         for user in rooms:
             await rec.wait_for(f"tiktok/{user}/state", status_is("connected"))
-        rooms["alice"].push(m.member("early"))  # not enabled yet: filtered
-        await wait_until(lambda: bridge._watched["alice"].publisher.filtered >= 1)
+        rooms["alice"].push(m.member("early"))  # not enabled yet: not even parsed
+        alice = bridge._watched["alice"].supervisor
+        await wait_until(
+            lambda: alice._processor is not None and alice._processor.stats.skipped >= 1
+        )
         await bridge.reload(config(mosquitto, simulator, tmp_path, after))
         rooms["alice"].push(m.member("late"), m.gift("gus", 9999, "Universe", 1200, 2))
         rooms["bob"].push(m.gift("hal", 9999, "Universe", 1200, 2))
@@ -365,23 +395,25 @@ async def test_after_a_stream_end_a_few_faster_polls_then_the_normal_interval(
     room = simulator.add_user("alice", live=True)
     rec = await subscriber(mosquitto, "tiktok/#")
     supervisor = sup(live_poll_interval_s=60.0, ended_poll_interval_s=1.0, ended_polls=2)
+    clock = VirtualClock()
 
     def polls() -> int:
         return len(requests(simulator, "/@alice/live"))
 
-    async with running(config(mosquitto, simulator, tmp_path, supervisor=supervisor)):
-        await rec.wait_for("tiktok/alice/state", status_is("connected"))
-        # A restart right after the end is noticed by the burst, not after 60 s.
-        room.end()
-        ended_at = polls()
-        await wait_until(lambda: polls() > ended_at)
-        room.go_live()
-        await room.wait_entered(1, within=20)
-        # Ended for good: exactly `ended_polls` quick polls, then silence until 60 s.
-        room.end()
-        ended_at = polls()
-        await wait_until(lambda: polls() >= ended_at + 2)
-        await asyncio.sleep(3.0)
+    async with running(config(mosquitto, simulator, tmp_path, supervisor=supervisor), clock):
+        async with flowing(clock):
+            await rec.wait_for("tiktok/alice/state", status_is("connected"))
+            # A restart right after the end is noticed by the burst, not after 60 s.
+            room.end()
+            ended_at = polls()
+            await wait_until(lambda: polls() > ended_at)
+            room.go_live()
+            await room.wait_entered(1, within=20)
+            # Ended for good: exactly `ended_polls` quick polls, then silence until 60 s.
+            room.end()
+            ended_at = polls()
+            await wait_until(lambda: polls() >= ended_at + 2)
+        await clock.advance(30.0)  # far beyond the quick polls, half the normal interval
         burst = polls() - ended_at
 
     assert burst == 2
@@ -395,20 +427,22 @@ async def test_reconnects_are_capped_per_hour(
     room = simulator.add_user("alice", live=True)
     rec = await subscriber(mosquitto, "tiktok/#")
     supervisor = sup(max_reconnects_per_hour=3, backoff_max_s=60.0)
-    async with running(config(mosquitto, simulator, tmp_path, supervisor=supervisor)):
-        for attempt in range(1, 4):
-            await room.wait_for(lambda: len(room.entered_connections()) == 1)
-            assert len(room.records) == attempt
-            room.drop_connections()
-        error = await rec.wait_for(
-            "tiktok/bridge/event",
-            lambda msg: (
-                msg.json()["type"] == "watch_error"
-                and msg.json()["data"]["reason"] == "reconnect_limited"
-            ),
-        )
-        await rec.wait_for("tiktok/alice/state", status_is("reconnect_limited"))
-        await asyncio.sleep(2.0)  # far below backoff_max_s
+    clock = VirtualClock()
+    async with running(config(mosquitto, simulator, tmp_path, supervisor=supervisor), clock):
+        async with flowing(clock):
+            for attempt in range(1, 4):
+                await room.wait_for(lambda: len(room.entered_connections()) == 1)
+                assert len(room.records) == attempt
+                room.drop_connections()
+            error = await rec.wait_for(
+                "tiktok/bridge/event",
+                lambda msg: (
+                    msg.json()["type"] == "watch_error"
+                    and msg.json()["data"]["reason"] == "reconnect_limited"
+                ),
+            )
+            await rec.wait_for("tiktok/alice/state", status_is("reconnect_limited"))
+        await clock.advance(55.0)  # within backoff_max_s of the capped attempt
         connections = len(room.records)
 
     assert connections == 3
@@ -446,7 +480,9 @@ async def test_user_not_found_confirmed_ends_the_stream(
     simulator.add_user("alice", live=True)
     rec = await subscriber(mosquitto, "tiktok/#")
     supervisor = sup(backoff_initial_s=1.0, backoff_max_s=1.0, not_found_confirmations=3)
-    async with running(config(mosquitto, simulator, tmp_path, supervisor=supervisor)):
+    clock = VirtualClock()
+    cfg = config(mosquitto, simulator, tmp_path, supervisor=supervisor)
+    async with running(cfg, clock), flowing(clock):
         await rec.wait_for("tiktok/alice/state", status_is("connected"))
         simulator.remove_user("alice")
         await rec.wait_for("tiktok/alice/state", status_is("not_found"), timeout=20)
@@ -456,3 +492,63 @@ async def test_user_not_found_confirmed_ends_the_stream(
     assert lookups == 3  # believed only at the third "user not found" in a row
     assert ended.json()["data"]["reason"] == "not_found"
     assert live_values(rec)[-1] == "OFF"
+
+
+# ----------------------------------------------------------------------------- crashes
+
+
+async def test_a_crashed_streamer_is_reported_and_restarted_while_the_others_keep_going(
+    mosquitto: Mosquitto,
+    simulator: TikTokSimulator,
+    subscriber: Subscribe,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rooms = {u: simulator.add_user(u, live=True) for u in ("alice", "bob")}
+    rec = await subscriber(mosquitto, "tiktok/#")
+    cfg = config(
+        mosquitto, simulator, tmp_path, "- alice\n- bob\n", supervisor=sup(backoff_initial_s=0.5)
+    )
+    async with running_virtual(cfg) as bridge:
+        for user in rooms:
+            await rec.wait_for(f"tiktok/{user}/state", status_is("connected"))
+        alice = bridge.supervisor("alice")
+        loop_once = alice._run_once
+        faults = 0
+
+        async def faulty() -> None:  # a bug in alice's loop, once
+            nonlocal faults
+            if faults == 0:
+                faults += 1
+                raise RuntimeError("injected fault 0xC0FFEE")
+            await loop_once()
+
+        monkeypatch.setattr(alice, "_run_once", faulty)
+        rooms["alice"].drop_connections()  # alice's loop turns: the fault fires
+        crashed = await rec.wait_for("tiktok/bridge/event", is_event("streamer_crashed"))
+        # (the dropped socket itself was an `error` too, with another reason)
+        state = await rec.wait_for(
+            "tiktok/alice/state",
+            lambda msg: (msg.json()["reason"] or "").startswith("crashed"),
+        )
+        rooms["bob"].push(m.chat("carol", "still here"))
+        chat = await rec.wait_for("tiktok/bob/chat")
+        await rooms["alice"].wait_for(lambda: len(rooms["alice"].entered_connections()) == 1)
+        await wait_until(lambda: rec.on("tiktok/alice/state")[-1].json()["status"] == "connected")
+        alive, crashes = bridge.alive, bridge.crashes("alice")
+
+    data = crashed.json()["data"]
+    assert data == {
+        "streamer": "alice",
+        "reason": "crashed, restarting: internal error: RuntimeError (see the log)",
+        "restart_in_s": 0.5,
+    }
+    assert state.json()["status"] == "error" and state.json()["reason"] == data["reason"]
+    assert "0xC0FFEE" not in crashed.text + state.text  # the exception's text stays in the log
+    logged = [r for r in caplog.records if r.exc_info and "0xC0FFEE" in str(r.exc_info[1])]
+    assert [r.getMessage() for r in logged] == ["streamer-alice crashed; restart in 0.5 s"]
+    assert chat.json()["text"] == "still here"
+    assert len(rooms["bob"].records) == 1  # bob never noticed
+    assert len(rooms["alice"].records) == 2  # alice came back after the restart
+    assert alive and crashes == 1

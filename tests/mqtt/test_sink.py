@@ -16,6 +16,7 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
+from bridge.clock import VirtualClock
 from bridge.mqtt.topics import TopicError
 from tests.helpers.mosquitto import Mosquitto, Received, Subscribe
 from tests.helpers.tcpproxy import TcpProxy
@@ -321,10 +322,11 @@ async def test_qos1_event_is_sent_again_when_its_puback_was_lost(
 async def test_stale_events_are_dropped_and_counted(
     mosquitto: Mosquitto, subscriber: Subscribe, make_sink: MakeSink
 ) -> None:
-    h = await make_sink(settings_for(mosquitto, max_event_age_s=0.2), start=False)
+    clock = VirtualClock()
+    h = await make_sink(settings_for(mosquitto, max_event_age_s=0.2), start=False, clock=clock)
     for n in range(3):
         h.sink.publish_event("tiktok/alice/gift", {"n": n})
-    await asyncio.sleep(0.5)  # older than max_event_age_s before any connection exists
+    await clock.advance(0.5)  # older than max_event_age_s before any connection exists
     h.sink.publish_event("tiktok/alice/gift", {"n": "fresh"})
 
     rec = await subscriber(mosquitto, "tiktok/alice/#")
@@ -337,11 +339,13 @@ async def test_stale_events_are_dropped_and_counted(
 async def test_never_expiring_events_survive_a_long_outage(
     mosquitto: Mosquitto, subscriber: Subscribe, make_sink: MakeSink
 ) -> None:
-    h = await make_sink(settings_for(mosquitto, max_event_age_s=0.2, buffer_size=2), start=False)
+    clock = VirtualClock()
+    settings = settings_for(mosquitto, max_event_age_s=0.2, buffer_size=2)
+    h = await make_sink(settings, start=False, clock=clock)
     h.sink.publish_event("lamp/set", "OFF", expires=False)
     h.sink.publish_event("tiktok/alice/gift", {"n": "late gift"})
     h.sink.publish_event("tiktok/alice/gift", {"n": "overflow"})  # pushes out the gift, not OFF
-    await asyncio.sleep(0.5)  # every message is now older than max_event_age_s
+    await clock.advance(3600.0)  # every message is now older than max_event_age_s
 
     rec = await subscriber(mosquitto, "#")
     h.start()

@@ -158,7 +158,7 @@ async def test_outage_longer_than_buffer_drops_oldest_and_counts(
     broker = mosquitto_factory(persistence=True, extra_config="max_queued_messages 0")
     col = await collectors(broker).ready()
     room = sim.add_user("alice", live=True)
-    daemon_factory(write_config(tmp_path, broker, sim, event_qos=1, buffer_size=100))
+    daemon = daemon_factory(write_config(tmp_path, broker, sim, event_qos=1, buffer_size=100))
     await room.wait_entered(1, 30)
     await asyncio.sleep(1.5)
     broker.kill()
@@ -167,10 +167,19 @@ async def test_outage_longer_than_buffer_drops_oldest_and_counts(
     await asyncio.sleep(1)
     broker.start()
     rec = await subscriber(broker, "tiktok/#")
-    data = await health(rec, lambda h: h["mqtt"]["connected"], timeout=40)
+    # A health of the new session: the broker's persistence file may hand the subscriber a
+    # retained one from before the kill (connected, nothing dropped yet).
+    data = await health(
+        rec, lambda h: h["mqtt"]["connected"] and h["mqtt"]["dropped_overflow"], timeout=60
+    )
     # The newest chat survives (drop-oldest; it was seconds old when the broker came back)
     # and the bridge publishes in order: once it is in, every survivor is.
-    await col.wait_ids(sent[-1:])
+    try:
+        await col.wait_ids(sent[-1:], within=60)
+    except AssertionError as exc:
+        sink_lines = [line for line in daemon.text().splitlines() if "bridge.mqtt.sink" in line]
+        detail = f"health {data['mqtt']}; sink log: {sink_lines[-15:]}"
+        raise AssertionError(f"{exc}; {detail}") from None
     got = [i for i in col.order if i in set(sent)]
     # Bounded: at most buffer_size events survive; the newest ones (drop-oldest policy).
     assert 0 < len(got) <= 100

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from bridge.clock import VirtualClock
 from bridge.sim import TikTokSimulator
 from bridge.sim import messages as m
 from bridge.tiktok.budget import CallBudget
@@ -21,25 +22,27 @@ DAY = 86_400.0
 
 
 async def test_budget_block_survives_a_backward_wall_clock_jump() -> None:
-    mono, wall = [100.0], [1_000_000.0]
-    budget = CallBudget(600, burst=5, clock=lambda: mono[0], wall_clock=lambda: wall[0])
+    clock, wall = VirtualClock(), [1_000_000.0]
+    budget = CallBudget(600, burst=5, clock=clock, wall_clock=lambda: wall[0])
     budget.block_until(wall[0] + 2)  # a 429 with RateLimit-Reset two seconds ahead
     wall[0] -= DAY  # NTP steps the clock back a day
-    mono[0] += 2.1  # ... and two real seconds pass
-    await asyncio.wait_for(budget.acquire("tiktok"), 2)  # not a day
+    waiter = asyncio.create_task(budget.acquire("tiktok"))
+    await clock.advance(2.0)  # ... and two seconds pass
+    assert waiter.done()  # not a day
     assert budget.blocked_until is None
 
 
 async def test_budget_block_is_not_ended_early_by_a_forward_jump() -> None:
-    mono, wall = [100.0], [1_000_000.0]
-    budget = CallBudget(600, burst=5, clock=lambda: mono[0], wall_clock=lambda: wall[0])
+    clock, wall = VirtualClock(), [1_000_000.0]
+    budget = CallBudget(600, burst=5, clock=clock, wall_clock=lambda: wall[0])
     budget.block_until(wall[0] + 60)
     wall[0] += DAY  # the clock jumps forward: the server's limit still holds for 60 s
     waiter = asyncio.create_task(budget.acquire("tiktok"))
-    await asyncio.sleep(0.1)
+    await clock.advance(59.9)
     assert not waiter.done()
     assert budget.blocked_until is not None
-    waiter.cancel()
+    await clock.advance(0.1)
+    assert waiter.done()
 
 
 @pytest.mark.parametrize("jump", [-DAY, +DAY], ids=["backward", "forward"])

@@ -15,13 +15,13 @@ of 101) are at the end of this file.
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from bridge.clock import VirtualClock
 from bridge.sim import SimRoom, TikTokSimulator
 from bridge.sim import messages as m
 from bridge.tiktok import frames
@@ -194,9 +194,12 @@ async def test_refused_handshake_is_blocked_without_churn(
     sim.handshake_status(status)
     rec = await subscriber(mosquitto, "tiktok/#")
     cfg = make_config(config_yaml(mosquitto, sim, tmp_path / "state", "- alice\n"), tmp_path)
-    async with running(cfg):
+    clock = VirtualClock()  # stands still: the first attempt needs no timer
+    async with running(cfg, clock):
         blocked = await rec.wait_for("tiktok/alice/state", status_is("blocked"), timeout=20)
-        await asyncio.sleep(3)  # FAST back-off is 0.2-1 s: a hot loop would show here
+        # Ten minutes: hundreds of FAST back-offs (0.2-1 s), still inside the block's
+        # 900 s (± 20 %): a hot loop would show here.
+        await clock.advance(600.0)
         assert sim.stats.ws_rejected[status] == 1
         assert blocked.json()["live"] is True  # still live on TikTok, we just may not connect
         error = await rec.wait_for(

@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from bridge.clock import VirtualClock
 from bridge.service.systemd import Notifier, one_line, watchdog_interval
 
 
@@ -127,6 +128,25 @@ async def test_watchdog_is_driven_by_the_event_loop(notify_socket: socket.socket
     assert _drain(notify_socket) == []
     await asyncio.sleep(0.2)  # loop free again: pings resume
     assert notifier.pings > before
+    await notifier.stop_watchdog()
+
+
+async def test_watchdog_pings_only_while_every_supervised_task_is_alive(
+    notify_socket: socket.socket,
+) -> None:
+    clock = VirtualClock()
+    alive = [True]
+    notifier = Notifier(_env(notify_socket, WATCHDOG_USEC="20000000"), clock=clock)  # 10 s
+    notifier.start_watchdog(alive=lambda: alive[0])
+    assert await asyncio.to_thread(_recv, notify_socket) == "WATCHDOG=1"
+    alive[0] = False  # a supervisor died
+    await clock.advance(60.0)
+    assert notifier.pings == 1
+    assert _drain(notify_socket) == []
+    alive[0] = True
+    await clock.advance(10.0)
+    assert notifier.pings == 2
+    assert await asyncio.to_thread(_recv, notify_socket) == "WATCHDOG=1"
     await notifier.stop_watchdog()
 
 

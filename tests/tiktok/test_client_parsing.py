@@ -12,6 +12,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import InvalidStatus
 from websockets.http11 import Response
 
+from bridge.clock import VirtualClock
 from bridge.tiktok.budget import CallBudget
 from bridge.tiktok.errors import (
     AgeRestricted,
@@ -193,29 +194,29 @@ def test_heartbeat_interval_from_handshake_options() -> None:
 
 
 async def test_budget_bucket_refills_at_rate() -> None:
-    now = [0.0]
-    budget = CallBudget(60, burst=2, clock=lambda: now[0], wall_clock=lambda: 0.0)
+    clock = VirtualClock()
+    budget = CallBudget(60, burst=2, clock=clock, wall_clock=lambda: 0.0)
     await budget.acquire("a")
     await budget.acquire("b")
     third = asyncio.create_task(budget.acquire("c"))
-    await asyncio.sleep(0.05)
-    assert not third.done()  # bucket empty and the (fake) clock does not move
-    now[0] += 1.0  # one second at 60/min refills one token
-    await asyncio.wait_for(third, 5)
+    await clock.advance(0.99)
+    assert not third.done()  # bucket empty: the token is 10 ms away
+    await clock.advance(0.01)  # one second at 60/min refills one token
+    assert third.done()
     assert budget.calls == {"a": 1, "b": 1, "c": 1}
 
 
 async def test_budget_block_until_holds_every_call_until_reset() -> None:
-    wall = [1000.0]
-    budget = CallBudget(600, burst=5, wall_clock=lambda: wall[0])
-    budget.block_until(1000.3)
-    budget.block_until(1000.1)  # an earlier reset never shortens the block
-    assert budget.blocked_until == 1000.3
+    clock = VirtualClock()
+    budget = CallBudget(600, burst=5, clock=clock, wall_clock=lambda: clock.monotonic())
+    budget.block_until(clock.monotonic() + 30)
+    budget.block_until(clock.monotonic() + 10)  # an earlier reset never shortens the block
+    assert budget.blocked_until == clock.monotonic() + 30
     waiter = asyncio.create_task(budget.acquire("sign"))
-    await asyncio.sleep(0.05)
+    await clock.advance(29.9)
     assert not waiter.done()
-    wall[0] = 1000.3
-    await asyncio.wait_for(waiter, 5)
+    await clock.advance(0.1)
+    assert waiter.done()
     assert budget.blocked_until is None
     assert budget.calls["sign"] == 1
 
