@@ -166,7 +166,7 @@ class Coordinator:
             self.joined = True
             await self._notify("joined")
         try:
-            desired = self._desired(members)
+            desired = await self._desired(members)
             await self._renew(desired)
             await self._release_moved(desired)
             await self._acquire(desired)
@@ -191,14 +191,15 @@ class Coordinator:
     def _member_fields(self) -> dict[str, str]:
         return {"owned": json.dumps(sorted(self._held))}
 
-    def _desired(self, members: MemberList) -> set[str]:
-        """Our share of the wanted streamers (cached: 10,000 × 50 hashes cost ~0.5 s)."""
+    async def _desired(self, members: MemberList) -> set[str]:
+        """Our share of the wanted streamers (cached, and computed in chunks: 10,000 × 50
+        hashes cost ~0.5 s, which must not hold the event loop)."""
         key = tuple(sorted(members.weights.items()))
         cached_key, cached_wanted, cached = self._desired_cache
         if key != cached_key or self._wanted is not cached_wanted:
-            assignment = rendezvous.assign(self._wanted, members.weights)
-            cached = {user for user, owner in assignment.items() if owner == self.instance}
-            self._desired_cache = (key, self._wanted, cached)
+            wanted = self._wanted
+            cached = await rendezvous.owned_share(wanted, members.weights, self.instance)
+            self._desired_cache = (key, wanted, cached)
         return cached
 
     async def _renew(self, desired: set[str]) -> None:

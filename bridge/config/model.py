@@ -13,6 +13,7 @@ from types import MappingProxyType
 from typing import Any
 
 from bridge.actions.rules import ActionsSettings
+from bridge.settings.cluster import ClusterConfig
 from bridge.settings.declare import node_of, section, setting
 from bridge.settings.mqtt import HomeAssistantSettings, MqttSettings, base_topic_problems
 from bridge.settings.problems import Problem
@@ -80,6 +81,7 @@ class Config:
     logging: LoggingSettings = setting(default_factory=LoggingSettings)
     service: ServiceSettings = setting(default_factory=ServiceSettings)
     actions: ActionsSettings = setting(default_factory=ActionsSettings)
+    cluster: ClusterConfig | None = setting(default=None)
     source: Path | None = None  # the file it was loaded from
     # The whole document as checked, defaults filled in (holds secrets: never shown as is).
     document: Mapping[str, Any] = dataclasses.field(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import platform
@@ -16,7 +17,7 @@ import resource
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bridge import __version__
 from bridge.actions.engine import ActionEngine
@@ -30,7 +31,7 @@ from bridge.core.goals import StreamGoals
 from bridge.core.persist import RuntimeStore
 from bridge.core.publish import StreamerPublisher
 from bridge.core.state import iso_utc
-from bridge.core.streamer import StreamerSupervisor
+from bridge.core.streamer import Lease, StreamerSupervisor
 from bridge.mqtt.discovery import DiscoveryPublisher
 from bridge.mqtt.sink import MqttSink
 from bridge.mqtt.topics import Topics
@@ -43,6 +44,9 @@ from bridge.tiktok.budget import CallBudget
 from bridge.tiktok.client import TikTokClient
 from bridge.tiktok.errors import TikTokError, describe
 from bridge.tiktok.frames import protobuf_runtime
+
+if TYPE_CHECKING:
+    from bridge.core.cluster import ClusterGlue
 
 log = logging.getLogger(__name__)
 
@@ -68,13 +72,30 @@ class Bridge:
     ) -> None:
         self.config = config
         self.clock = clock  # supervision, back-off, the call budget (tests move it)
-        self.topics = Topics(config.mqtt.base_topic)
+        cluster = config.cluster
+        # In a cluster (bridge/core/cluster.py) the instance has topics and a client id of
+        # its own; without `cluster:` everything is exactly as on a single instance.
+        self.topics = Topics(config.mqtt.base_topic, instance=cluster.instance if cluster else None)
         self.budget = CallBudget(config.supervisor.calls_per_minute, clock=clock)
+        self.cluster: ClusterGlue | None = None
+        mqtt = config.mqtt
+        if cluster is not None:
+            # Imported here: it needs the `cluster` extra (redis), a single instance does not.
+            try:
+                from bridge.core.cluster import ClusterGlue, SignBudget
+            except ImportError as exc:
+                raise RuntimeError(
+                    f"cluster: needs the Redis client ({exc}): pip install 'tiktok2mqtt[cluster]'"
+                ) from None
+
+            self.budget = SignBudget(config.supervisor.calls_per_minute, clock=clock)
+            self.cluster = ClusterGlue(self, cluster, self.budget)
+            mqtt = dataclasses.replace(mqtt, client_id=f"{mqtt.client_id}-{cluster.instance}")
         self.client = TikTokClient(config.tiktok, budget=self.budget)
         self.store = RuntimeStore(config.service.state_dir)
         self.router = CommandRouter(self.topics, self._respond, self)
         self.sink = MqttSink(
-            config.mqtt,
+            mqtt,
             will_topic=self.topics.bridge_state,
             on_message=self._on_message,
             on_connected=self._on_connected,
@@ -89,7 +110,9 @@ class Bridge:
                 self.topics,
                 config.homeassistant,
                 version=__version__,
-                scan_stale=True,
+                # In a cluster a device moves between instances: no instance may clear
+                # another's configs as stale.
+                scan_stale=cluster is None,
                 republish=self.republish_states,
             )
         # Direct actions: rules → device publishes (docs/actions.md); None without rules.
@@ -118,15 +141,23 @@ class Bridge:
 
     async def run(self, shutdown: asyncio.Event) -> None:
         """Run until ``shutdown`` is set, then stop cleanly (offline published, sockets closed)."""
-        self.sink.subscribe(self.topics.request_filter)
+        if self.cluster is not None:
+            self.sink.subscribe(self.cluster.request_filter(self.topics))
+        else:
+            self.sink.subscribe(self.topics.request_filter)
         if self.actions is not None:
             self.actions.start()  # kill-switch state + its subscription
         if self.discovery is not None:
             self.discovery.start()  # bridge device + HA birth subscription; streamers in _add
-        self._start_streamers()
+        if self.cluster is not None:
+            await self.cluster.start()  # streamers start as their leases are acquired
+        else:
+            self._start_streamers()
         self._publish_info()
         self._services.start("mqtt-sink", self.sink.run)
         self._services.start("health", self._health_loop)
+        if self.cluster is not None:
+            self._services.start("cluster-view", self.cluster.run_view)
         health_file = self._health_file()
         if health_file is not None:
             self._services.start("health-file", health_file.run)
@@ -136,6 +167,9 @@ class Bridge:
             await self._stop()
 
     async def _stop(self) -> None:
+        if self.cluster is not None:
+            await self._services.stop("cluster-view")
+            await self.cluster.close()  # SIGTERM: every lease handed over at once
         watched = list(self._watched.values())
         await asyncio.gather(*(self._stop_one(w) for w in watched), return_exceptions=True)
         for w in watched:
@@ -187,7 +221,14 @@ class Bridge:
 
     # ---------------------------------------------------------------- streamers
 
-    def _add(self, settings: StreamerSettings, *, runtime: bool, start_delay_s: float = 0) -> None:
+    def _add(
+        self,
+        settings: StreamerSettings,
+        *,
+        runtime: bool,
+        start_delay_s: float = 0,
+        lease: Lease | None = None,
+    ) -> None:
         user = settings.user
         topics = self.topics.streamer(user)
         targets = self.store.goal_targets(user, settings.goals.targets())
@@ -211,6 +252,7 @@ class Bridge:
             start_delay_s=start_delay_s,
             on_rate_limited=self.budget.block_until,
             clock=self.clock,
+            lease=lease,
         )
         entry = _Watched(supervisor, publisher, ChatGate(settings.chat_send), runtime)
         self._watched[settings.user] = entry
@@ -265,6 +307,12 @@ class Bridge:
     def _entry(self, user: str) -> _Watched:
         entry = self._watched.get(user)
         if entry is None:
+            owner = self.cluster.owner_of(user) if self.cluster is not None else None
+            if owner is not None:  # a request reached an instance that does not watch it
+                raise CommandError(
+                    f"streamer {user!r} is watched by instance {owner!r}; "
+                    f"use its own topics (<base_topic>/{user}/...)"
+                )
             raise CommandError(f"unknown streamer {user!r}")
         return entry
 
@@ -283,6 +331,9 @@ class Bridge:
         Keys declared as needing a restart are listed in bridge/info (restart_required).
         """
         self.config = new
+        if self.cluster is not None:
+            await self._reload_cluster(new)
+            return
         self.restart_keys = list(restart_changes(ROOT, self._started_with, new))
         if self.restart_keys:
             keys = ", ".join(self.restart_keys)
@@ -313,6 +364,65 @@ class Bridge:
             if self.discovery is not None:
                 self.discovery.announce_streamer(settings)  # name, tiers, chat_send may differ
 
+    # ---------------------------------------------------------------- cluster (Host)
+
+    def start_streamer(self, settings: StreamerSettings, *, runtime: bool, lease: Lease) -> None:
+        """This instance now holds the streamer's lease (bridge/core/cluster.py)."""
+        if settings.user not in self._watched:
+            self._add(settings, runtime=runtime, lease=lease)
+            self._publish_info()
+
+    async def stop_streamer(self, user: str, *, removed: bool) -> None:
+        """The lease ended (moved, lost, shut down) or the streamer left the shared list."""
+        entry = self._watched.pop(user, None)
+        if entry is None:
+            return
+        for topic in entry.publisher.topics.commands:
+            self.sink.unsubscribe(topic)
+        await self._stop_one(entry)
+        if removed:  # gone from the list: retained state says so, its HA device goes away
+            entry.publisher.stopped()
+            if self.discovery is not None:
+                self.discovery.remove_streamer(user)
+            self.bridge_event("streamer_removed", {"streamer": user, "reason": "request"})
+        self._publish_info()
+
+    async def stop_streamers(self) -> None:
+        watched = list(self._watched.values())
+        self._watched.clear()
+        await asyncio.gather(*(self._stop_one(w) for w in watched), return_exceptions=True)
+
+    def apply_watch(self, user: str, on: bool) -> None:
+        entry = self._watched.get(user)
+        if entry is not None and entry.supervisor.watching != on:
+            entry.supervisor.set_watching(on)
+            entry.publisher.set_watch(on)
+
+    def publish_view(self, view: Mapping[str, Any]) -> None:
+        self.sink.set_state(self.topics.cluster_view, dict(view))
+
+    async def _cluster_add(self, data: Mapping[str, Any]) -> Data:
+        assert self.cluster is not None
+        wait = self._adds.take()
+        if wait > 0:
+            raise CommandError(f"too many streamer/add requests, retry in {wait:.1f} s")
+        result = await self.cluster.add(data)
+        self.bridge_event("streamer_added", {"streamer": result["user"], "reason": "request"})
+        return result
+
+    async def _reload_cluster(self, new: Config) -> None:
+        assert self.cluster is not None
+        self.restart_keys = list(restart_changes(ROOT, self._started_with, new))
+        try:
+            await self.cluster.reload(new)
+        except CommandError as exc:
+            log.warning("reload: shared streamer list not updated: %s", exc)
+        for user, settings in {s.user: s for s in new.streamers}.items():
+            if user in self._watched:  # owned here: new options apply in place
+                self._apply_streamer(user, settings)
+        self._publish_info()
+        log.info("configuration reloaded (cluster): %d streamer(s) here", len(self._watched))
+
     # ---------------------------------------------------------------- MQTT hooks (sink)
 
     def _on_message(self, topic: str, payload: bytes, retain: bool) -> Awaitable[None] | None:
@@ -337,6 +447,8 @@ class Bridge:
     # ---------------------------------------------------------------- commands (router)
 
     async def add_streamer(self, data: Mapping[str, Any]) -> Data:
+        if self.cluster is not None:
+            return await self._cluster_add(data)
         settings, options = streamer_request(data, self.config.document)
         user = settings.user
         if user in self._watched:
@@ -354,6 +466,8 @@ class Bridge:
         return {"user": user, "persistent": self.store.path is not None, **options}
 
     async def remove_streamer(self, user: str) -> Data:
+        if self.cluster is not None:
+            return await self.cluster.remove(user)
         runtime = self._entry(user).runtime
         await self._remove(user)
         self.store.remove_streamer(user)
@@ -366,7 +480,9 @@ class Bridge:
         self._entry(user).supervisor.reconnect()
         return {"user": user}
 
-    def set_watch(self, user: str, on: bool) -> Data:
+    async def set_watch(self, user: str, on: bool) -> Data:
+        if self.cluster is not None:
+            return await self.cluster.set_watch(user, on)
         entry = self._entry(user)
         entry.supervisor.set_watching(on)
         entry.publisher.set_watch(on)
@@ -473,6 +589,8 @@ class Bridge:
         }
         if self.actions is not None:
             data["actions"] = self.actions.stats()
+        if self.cluster is not None:
+            data["cluster"] = self.cluster.health()
         return data
 
     def _streamer_health(self, entry: _Watched) -> Data:

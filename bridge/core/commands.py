@@ -57,7 +57,7 @@ class CommandTarget(Protocol):
 
     def simulate(self, user: str, event_type: str, fields: Any) -> Data: ...
 
-    def set_watch(self, user: str, on: bool) -> Data: ...
+    async def set_watch(self, user: str, on: bool) -> Data: ...
 
     def set_goals(self, user: str, targets: Mapping[str, int]) -> Data: ...
 
@@ -344,7 +344,7 @@ class CommandRouter:
         return self.target.reconnect_streamer(_checked_user(data))
 
     async def _streamer_watch(self, data: Data) -> Data:
-        return self.target.set_watch(_checked_user(data), _on_off(data))
+        return await self.target.set_watch(_checked_user(data), _on_off(data))
 
     async def _chat_send(self, data: Data) -> Data:
         if "user" not in data and "value" in data:

@@ -182,8 +182,15 @@ class StreamerPublisher:
         self._publish_state()
 
     def stream_started(
-        self, room_id: int, title: str | None, *, viewers: int = 0, likes: int = 0
+        self,
+        room_id: int,
+        title: str | None,
+        *,
+        viewers: int = 0,
+        likes: int = 0,
+        resumed: bool = False,
     ) -> None:
+        """``resumed``: taken over from another cluster instance, which announced the start."""
         self.state.start_stream(room_id, title=title, since=time.time())
         self.state.live = True
         self.state.viewers = max(viewers, 0)
@@ -191,15 +198,16 @@ class StreamerPublisher:
         self.goals.start(room_id)
         self.leaderboard.start(room_id)
         self._save_goals()
-        self._bridge_event(
-            "stream_started",
-            {
-                "streamer": self.settings.user,
-                "room_id": str(room_id),
-                "title": title,
-                "likes": self.state.likes,  # the room's like total so far (room info)
-            },
-        )
+        if not resumed:
+            self._bridge_event(
+                "stream_started",
+                {
+                    "streamer": self.settings.user,
+                    "room_id": str(room_id),
+                    "title": title,
+                    "likes": self.state.likes,  # the room's like total so far (room info)
+                },
+            )
         self._publish_live()
         self._publish_viewers()
         self._publish_state()

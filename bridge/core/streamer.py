@@ -32,8 +32,9 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from bridge.clock import SYSTEM_CLOCK, Clock
 from bridge.core.publish import StreamerPublisher, decoded_topics
@@ -109,6 +110,18 @@ def jittered(interval_s: float, jitter: float, rng: random.Random) -> float:
     return max(1.0, interval_s * (1 + rng.uniform(-jitter, jitter)))
 
 
+class Lease(Protocol):
+    """A cluster lease on one streamer (implemented in bridge/core/cluster.py)."""
+
+    def valid(self) -> bool: ...
+
+    def published(self, events: Sequence[Event]) -> None: ...
+
+    async def recent_ids(self) -> Collection[int]:
+        """msg_ids a previous owner already published (TikTok replays them on connect)."""
+        ...
+
+
 class StreamerSupervisor:
     def __init__(
         self,
@@ -121,6 +134,7 @@ class StreamerSupervisor:
         start_delay_s: float = 0.0,
         on_rate_limited: Callable[[float], None] | None = None,
         clock: Clock = SYSTEM_CLOCK,
+        lease: Lease | None = None,
     ) -> None:
         self.settings = settings
         self._clock = clock  # every delay and timer below; time.time() only stamps payloads
@@ -131,6 +145,9 @@ class StreamerSupervisor:
         self._watching = watching
         self._start_delay_s = start_delay_s
         self._on_rate_limited = on_rate_limited
+        # Cluster mode only (bridge/core/cluster.py): nothing connects or publishes once this
+        # instance's lease on the streamer ended.
+        self._lease = lease
         self._rng = random.Random()
         self._backoff = Backoff(supervisor.backoff_initial_s, supervisor.backoff_max_s, self._rng)
         self._processor: StreamProcessor | None = None  # the live stream's, survives reconnects
@@ -337,6 +354,8 @@ class StreamerSupervisor:
         assert processor is not None
         self.pub.set_status("connecting")
         self.stats.connects += 1
+        if self._lease is not None and not self._lease.valid():
+            raise errors.ConnectionLost("no cluster lease for this streamer")
         async with self.client.open_push(room_id, user=self.user) as session:
             self._connected_at = self._last_activity = self._clock.monotonic()
             self._last_msg_at = None
@@ -357,16 +376,25 @@ class StreamerSupervisor:
         # Live messages whose events nobody uses are not even parsed; `simulate` requests
         # (their own processor) still decode everything they are given.
         self._processor.topics = decoded_topics(self.settings)
+        # A cluster handover: the previous owner announced this stream already (its room id
+        # is among the ids it published), so automations do not see it start twice.
+        resumed = False
+        if self._lease is not None:
+            recent = await self._lease.recent_ids()
+            self._processor.remember(recent)
+            resumed = room_id in recent
         self._tick_wake.set()
         self.pub.stream_started(
             room_id,
             title,
             viewers=info.user_count if info else 0,
             likes=info.like_count if info else 0,
+            resumed=resumed,
         )
-        now_ms = int(time.time() * 1000)
-        started = StreamEvent(msg_id=0, room_id=room_id, create_time_ms=now_ms, kind="started")
-        self._publish([started], simulated=False)
+        if not resumed:
+            now_ms = int(time.time() * 1000)
+            started = StreamEvent(msg_id=0, room_id=room_id, create_time_ms=now_ms, kind="started")
+            self._publish([started], simulated=False)
 
     async def _room_info(self, room_id: int) -> RoomInfo | None:
         # Best effort: age-restricted rooms refuse room info but still stream
@@ -548,6 +576,10 @@ class StreamerSupervisor:
         )
 
     def _publish(self, events: Sequence[Event], *, simulated: bool) -> None:
+        if events and self._lease is not None:
+            if not self._lease.valid():
+                return  # the lease ended: the next owner publishes from now on
+            self._lease.published(events)
         if events:
             self.stats.events += len(events)
             self.pub.publish_events(events, simulated=simulated)

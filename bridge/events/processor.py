@@ -8,7 +8,7 @@ to decode becomes an ``unknown`` event and a counter; nothing raises out of the 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -103,6 +103,12 @@ class StreamProcessor:
     def pending(self) -> bool:
         """Like windows or gift streaks are open: ``tick`` has events to release later."""
         return self._likes.pending or self._streaks.open_streaks > 0
+
+    def remember(self, msg_ids: Iterable[int]) -> None:
+        """Treat ``msg_ids`` as seen: published by a previous owner of the stream (a cluster
+        handover, docs/cluster.md), so TikTok's replay on connect is not published again."""
+        for msg_id in msg_ids:
+            self._dedupe.seen(msg_id)
 
     def feed(self, result: pb.FetchResult, now: float) -> list[Event]:
         """Every inner message of one fetch result (a push frame's payload)."""

@@ -250,7 +250,7 @@ def streamer_device(
         "manufacturer": "TikTok",
         "model": "LIVE streamer",
         "configuration_url": f"https://www.tiktok.com/@{settings.user}/live",
-        "via_device": ids.bridge_device,
+        "via_device": _bridge_device_id(topics),
     }
     shared = {
         "availability": _availability(topics.bridge_state, st.availability),
@@ -364,11 +364,25 @@ def _event_types(topic: str, settings: StreamerSettings) -> list[str]:
     return list(dict.fromkeys(t.name for t in settings.gift_tiers)) or ["gift"]
 
 
+def _bridge_device_id(topics: Topics) -> str:
+    """The bridge's device; one per instance in a cluster (a streamer's device hangs off
+    the instance that watches it)."""
+    ids = Ids(topics.base)
+    if not topics.instance:
+        return ids.bridge_device
+    base = ids.bridge_device
+    suffix = f"_{ids.instance}" if ids.instance else ""
+    stem = base[: len(base) - len(suffix)] if suffix else base
+    return f"{stem}_{_pretty(topics.instance)}{suffix}"
+
+
 def bridge_device(topics: Topics, version: str) -> DeviceConfig:
     """The daemon itself: connection state, version, watched streamers, a health button."""
     ids = Ids(topics.base)
-    device_id = ids.bridge_device
-    owner = "tiktok2mqtt_bridge"
+    device_id = _bridge_device_id(topics)
+    # In a cluster every instance is a device of its own (its own state, info and health).
+    node = f"_{_pretty(topics.instance)}" if topics.instance else ""
+    owner = f"tiktok2mqtt_bridge{node}"
     bridge_only = _availability(topics.bridge_state)
 
     def entity(key: str, platform: str, name: str, **options: Any) -> dict[str, Any]:
@@ -408,7 +422,9 @@ def bridge_device(topics: Topics, version: str) -> DeviceConfig:
     }  # fmt: skip
     device = {
         "identifiers": [device_id],
-        "name": "tiktok2mqtt bridge" + (f" ({topics.base})" if ids.instance else ""),
+        "name": "tiktok2mqtt bridge"
+        + (f" {topics.instance}" if topics.instance else "")
+        + (f" ({topics.base})" if ids.instance else ""),
         "manufacturer": "tiktok2mqtt",
         "model": "Bridge",
         "sw_version": version,

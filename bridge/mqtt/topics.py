@@ -189,29 +189,39 @@ class StreamerTopics:
 class Topics:
     """Builds every topic from the configured base topic; the only place topics are joined."""
 
-    def __init__(self, base_topic: str) -> None:
+    def __init__(self, base_topic: str, *, instance: str | None = None) -> None:
         for level in check_topic(base_topic).split("/"):
             # Levels of the base topic are free-form config, but must not be wildcards/NUL
             # (check_topic) nor look like path tricks.
             if not level.strip("."):
                 raise TopicError(f"invalid base topic {base_topic!r}")
         self.base = base_topic
+        # In a cluster (docs/cluster.md) each instance has its own state (and Will), info
+        # and health under <base>/bridge/<instance>/; requests, events and logs stay shared.
+        self.instance = check_name(instance, "instance") if instance is not None else None
 
     def _bridge(self, path: str) -> str:
         return f"{self.base}/{BRIDGE_LEVEL}/{path}"
 
+    def _own(self, path: str) -> str:
+        return self._bridge(f"{self.instance}/{path}" if self.instance else path)
+
     # -- bridge area -----------------------------------------------------------------------
     @property
     def bridge_state(self) -> str:  # retained online|offline, also the MQTT Will
-        return self._bridge("state")
+        return self._own("state")
+
+    @property
+    def cluster_view(self) -> str:  # retained: members, streamers per member, last handover
+        return self._bridge("cluster")
 
     @property
     def bridge_info(self) -> str:
-        return self._bridge("info")
+        return self._own("info")
 
     @property
     def bridge_health(self) -> str:
-        return self._bridge("health")
+        return self._own("health")
 
     @property
     def bridge_event(self) -> str:

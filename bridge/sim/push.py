@@ -182,6 +182,7 @@ class PushConnection:
         if room is not None:
             room.records.append(self.record)
             room.connections.append(self)
+            room.max_sockets = max(room.max_sockets, len(room.connections))
             room.changed.notify()
         try:
             await self._read_loop()

@@ -79,6 +79,9 @@ class SimRoom:
     # as (method, payload, msg_id): replays carry the SAME msg_ids.
     history: deque[tuple[str, bytes, int]] = field(default_factory=deque)
     connections: list[PushConnection] = field(default_factory=list)
+    # The most push sockets this room ever had open at once (a cluster of bridges must
+    # never watch one room twice, docs/cluster.md).
+    max_sockets: int = 0
     records: list[ConnectionRecord] = field(default_factory=list)
     chats_sent: list[SentChat] = field(default_factory=list)
     changed: Signal = field(default_factory=Signal)
