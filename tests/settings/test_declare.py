@@ -117,6 +117,7 @@ def test_config_is_the_root_declaration() -> None:
     assert isinstance(ROOT, Section) and ROOT.cls is Config
     assert list(ROOT.children) == [
         "mqtt", "homeassistant", "tiktok", "streamers", "logging", "service", "actions",
+        "cluster",
     ]  # fmt: skip
     assert Config().source is None  # not keys: plain defaults
     assert ROOT.children["streamers"].required  # the code has a default, the file must say
