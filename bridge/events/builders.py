@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from functools import partial
+from typing import Any, Protocol, TypeVar
 
 from google.protobuf.message import DecodeError, Message
 
@@ -50,6 +51,7 @@ from bridge.events.model import (
     UnknownEvent,
     User,
     ViewersEvent,
+    lazy_user,
 )
 from bridge.tiktok.frames import MESSAGE_TYPES, PURE_PYTHON, parser
 from bridge.tiktok.frames import as_text as _text
@@ -58,6 +60,7 @@ from bridge.tiktok.pb import webcast_view_pb2 as pv
 
 Env = dict[str, Any]  # msg_id, room_id, create_time_ms: the keyword arguments of Event
 Builder = Callable[[Any, Env], Event]
+T = TypeVar("T")
 
 BUSINESS_TYPE_SUPER_FAN = 19
 # Text keys of super-fan messages (barrages since 2025-10; "ttlive_superfanbox" envelopes).
@@ -85,12 +88,27 @@ def _level(badge: pb.BadgeStruct | pv.BadgeStruct) -> int:
 def build_user(
     u: pb.User | pv.User, identity: pb.UserIdentity | pv.UserIdentity | None = None
 ) -> User:
-    """A User from its protobuf; ``identity`` (chat/gift user_identity) adds anchor relations.
+    """A User from its protobuf; ``identity`` (chat/gift user_identity) adds anchor relations."""
+    return _make_user(User, u, identity)
 
-    Hot path (most messages carry a user). upb makes a new wrapper object on every
-    sub-message access, so each sub-message is read once into a local, the badge loop is
-    skipped for the ~80 % of users without badges, and the fans club (almost never set) is
-    only entered when present.
+
+def _fill_user(
+    user: User, u: pb.User | pv.User, identity: pb.UserIdentity | pv.UserIdentity | None
+) -> None:
+    """LazyUser's fill: every field of ``user`` from its protobuf, when first read."""
+    _make_user(partial(User.__init__, user), u, identity)
+
+
+def _make_user(
+    make: Callable[..., T],
+    u: pb.User | pv.User,
+    identity: pb.UserIdentity | pv.UserIdentity | None,
+) -> T:
+    """``make(**fields)`` with the fields of a User read from its protobuf.
+
+    upb makes a new wrapper object on every sub-message access, so each sub-message is read
+    once into a local, the badge loop is skipped for the ~80 % of users without badges, and
+    the fans club (almost never set) is only entered when present.
     """
     moderator = subscriber = False
     gifter_level = 0
@@ -119,7 +137,7 @@ def build_user(
     urls = u.avatar_thumb.url_list
     handle = u.display_id
     nickname = u.nickname
-    return User(
+    return make(
         id=u.id,
         # str is the normal case; bytes only for invalid UTF-8 (see the module docstring).
         unique_id=_text(handle),
@@ -140,11 +158,16 @@ def _user_of(
     msg: Any, field: str = "user", identity: pb.UserIdentity | pv.UserIdentity | None = None
 ) -> User | None:
     """The user in ``field`` when the message carries one, else None (``msg``: a protobuf
-    message, full or view, or a wire.py view)."""
+    message, full or view, or a wire.py view).
+
+    Lazy (model.LazyUser): only its id is read now, the rest when the event is serialised
+    or a field is read. Most messages carry a user and building it was the largest cost
+    of decoding; many are never read (merged likes, gift streak steps, filtered topics).
+    """
     if not msg.HasField(field):
         return None
     user: pb.User | pv.User = getattr(msg, field)
-    return build_user(user, identity)
+    return lazy_user(user.id, _fill_user, user, identity)
 
 
 def _identity(msg: pv.ChatMessage | pv.GiftMessage) -> pv.UserIdentity | None:

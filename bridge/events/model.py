@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any, ClassVar, TypeVar, overload
 
 JsonDict = dict[str, Any]
@@ -76,6 +76,73 @@ class User:
             "fan_club_level": self.fan_club_level,
             "verified": self.verified,
         }
+
+
+# Every field but ``id``, in declaration order: what a LazyUser fills in on first use.
+_USER_FIELDS = tuple(f.name for f in fields(User))
+_LAZY_FIELDS = frozenset(_USER_FIELDS) - {"id"}
+
+
+class LazyUser(User):
+    """A User whose fields other than ``id`` are read from its protobuf on first use.
+
+    Most messages carry a user, and building one from the parsed message was about 3 µs,
+    the largest cost of decoding (bench/RESULTS.md, issue 16); many are never read: like
+    messages merged into one window event, gift streak steps, events no rule or topic
+    wants. ``id`` is set at once (like windows and gift streaks key on it); the first read
+    of any other field calls ``fill(self, *source)``, which must set every field (through
+    ``User.__init__``), then the source is dropped. Equal to, and hashed like, the User it
+    stands for, so events compare as if built eagerly (compare LazyTuple).
+    """
+
+    __slots__ = ("_fill", "_source")
+
+    _fill: Callable[..., None]
+    _source: tuple[Any, ...] | None
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called when a slot is unset: a field not filled in yet (or not a field).
+        if name not in _LAZY_FIELDS:
+            raise AttributeError(name)
+        source = self._source
+        if source is None:
+            raise AttributeError(name)
+        _set_source(self, None)  # also drops the hold on the protobuf message
+        self._fill(self, *source)
+        return getattr(self, name)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, User):
+            return NotImplemented
+        return _values(self) == _values(other)
+
+    def __hash__(self) -> int:
+        return hash(_values(self))
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{n}={getattr(self, n)!r}" for n in _USER_FIELDS)
+        return f"User({inner})"
+
+
+_new_object = object.__new__
+# Slot setters: a frozen dataclass refuses plain assignment, and object.__setattr__ per
+# field is what makes an eager User cost ~1 µs; the slot descriptors set them directly.
+_set_id: Callable[[User, int], None] = vars(User)["id"].__set__
+_set_fill: Callable[[LazyUser, Callable[..., None]], None] = vars(LazyUser)["_fill"].__set__
+_set_source: Callable[[LazyUser, tuple[Any, ...] | None], None] = vars(LazyUser)["_source"].__set__
+
+
+def lazy_user(user_id: int, fill: Callable[..., None], *source: Any) -> LazyUser:
+    """A LazyUser with ``id`` set; ``fill(user, *source)`` sets the rest when first read."""
+    user: LazyUser = _new_object(LazyUser)
+    _set_id(user, user_id)
+    _set_fill(user, fill)
+    _set_source(user, source)
+    return user
+
+
+def _values(user: User) -> tuple[Any, ...]:
+    return tuple(getattr(user, n) for n in _USER_FIELDS)
 
 
 def _user(u: User | None) -> JsonDict | None:
