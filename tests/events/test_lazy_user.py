@@ -56,7 +56,7 @@ def test_equal_and_hashed_like_the_eager_user() -> None:
     user, _ = _counting()
     assert user == EAGER
     eager = EAGER
-    assert eager == user  # User.__eq__ first: the subclass's reflected __eq__ answers
+    assert eager == user  # the subclass overrides __eq__: Python asks it first
     assert hash(user) == hash(EAGER)
     assert {user, EAGER} == {EAGER}
     assert user != replace(EAGER, nickname="other")
