@@ -90,14 +90,14 @@ class LazyUser(User):
     the largest cost of decoding (bench/RESULTS.md, issue 16); many are never read: like
     messages merged into one window event, gift streak steps, events no rule or topic
     wants. ``id`` is set at once (like windows and gift streaks key on it); the first read
-    of any other field calls ``fill(self, *source)``, which must set every field (through
-    ``User.__init__``), then the source is dropped. Equal to, and hashed like, the User it
-    stands for, so events compare as if built eagerly (compare LazyTuple).
+    of any other field calls ``fill(self, *args)`` (``source`` is ``(fill, *args)``), which
+    must set every field (through ``User.__init__``), then the source is dropped. Equal to,
+    and hashed like, the User it stands for, so events compare as if built eagerly (compare
+    LazyTuple).
     """
 
-    __slots__ = ("_fill", "_source")
+    __slots__ = ("_source",)
 
-    _fill: Callable[..., None]
     _source: tuple[Any, ...] | None
 
     def __getattr__(self, name: str) -> Any:
@@ -108,7 +108,8 @@ class LazyUser(User):
         if source is None:
             raise AttributeError(name)
         _set_source(self, None)  # also drops the hold on the protobuf message
-        self._fill(self, *source)
+        fill, *args = source
+        fill(self, *args)
         return getattr(self, name)
 
     def __eq__(self, other: object) -> bool:
@@ -128,15 +129,14 @@ _new_object = object.__new__
 # Slot setters: a frozen dataclass refuses plain assignment, and object.__setattr__ per
 # field is what makes an eager User cost ~1 µs; the slot descriptors set them directly.
 _set_id: Callable[[User, int], None] = vars(User)["id"].__set__
-_set_fill: Callable[[LazyUser, Callable[..., None]], None] = vars(LazyUser)["_fill"].__set__
 _set_source: Callable[[LazyUser, tuple[Any, ...] | None], None] = vars(LazyUser)["_source"].__set__
 
 
-def lazy_user(user_id: int, fill: Callable[..., None], *source: Any) -> LazyUser:
-    """A LazyUser with ``id`` set; ``fill(user, *source)`` sets the rest when first read."""
+def lazy_user(user_id: int, source: tuple[Any, ...]) -> LazyUser:
+    """A LazyUser with ``id`` set; ``source`` is ``(fill, *args)``: ``fill(user, *args)``
+    sets the rest when a field is first read."""
     user: LazyUser = _new_object(LazyUser)
     _set_id(user, user_id)
-    _set_fill(user, fill)
     _set_source(user, source)
     return user
 

@@ -35,7 +35,7 @@ def _counting() -> tuple[LazyUser, list[int]]:
         values = {n: getattr(source, n) for n in User.__dataclass_fields__}
         User.__init__(user, **values)
 
-    return lazy_user(EAGER.id, fill, EAGER), calls
+    return lazy_user(EAGER.id, (fill, EAGER)), calls
 
 
 def test_id_is_read_without_filling() -> None:
