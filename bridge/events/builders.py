@@ -178,13 +178,19 @@ def _identity(msg: pv.ChatMessage | pv.GiftMessage) -> pv.UserIdentity | None:
 
 
 def chat(m: pv.ChatMessage, env: Env) -> Event:
-    emotes = tuple(
-        Emote(
-            id=_text(e.emote.emote_id),
-            index=e.index,
-            image_url=_first_url(e.emote.image),
+    listed = m.emotes
+    # Most comments have no emote: no generator for an empty list (per chat message).
+    emotes = (
+        tuple(
+            Emote(
+                id=_text(e.emote.emote_id),
+                index=e.index,
+                image_url=_first_url(e.emote.image),
+            )
+            for e in listed
         )
-        for e in m.emotes
+        if listed
+        else ()
     )
     return ChatEvent(
         **env,
