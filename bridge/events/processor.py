@@ -175,13 +175,8 @@ class StreamProcessor:
         create_time = common.create_time
         if create_time <= 0:
             create_time = int(self._clock() * 1000)
-        env = {
-            "msg_id": msg_id,
-            "room_id": common.room_id or self.room_id,
-            "create_time_ms": create_time,
-        }
         try:
-            event = build(msg, env)
+            event = build(msg, msg_id, common.room_id or self.room_id, create_time)
         except Exception:
             # A builder bug or a message shape we did not expect: keep streaming.
             out.extend(self._unknown(method, payload, msg_id, "decode_error"))
