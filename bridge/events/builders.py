@@ -290,7 +290,9 @@ def _top_viewers(ranks: Iterable[bytes]) -> tuple[TopViewer, ...]:
             c: pv.Contributor = _CONTRIBUTOR.FromString(data)
         except DecodeError:
             continue  # one malformed entry costs that entry, not the viewer count
-        top.append(TopViewer(user=_user_of(c), score=c.score, rank=c.rank))
+        # Built eagerly: the LazyTuple already defers them to serialisation.
+        user = build_user(c.user) if c.HasField("user") else None
+        top.append(TopViewer(user=user, score=c.score, rank=c.rank))
     return tuple(top)
 
 

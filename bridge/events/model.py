@@ -102,15 +102,27 @@ class LazyUser(User):
 
     def __getattr__(self, name: str) -> Any:
         # Only called when a slot is unset: a field not filled in yet (or not a field).
-        if name not in _LAZY_FIELDS:
+        if name not in _LAZY_FIELDS or not self._fill_in():
             raise AttributeError(name)
-        source = self._source
-        if source is None:
-            raise AttributeError(name)
-        _set_source(self, None)  # also drops the hold on the protobuf message
-        fill, *args = source
-        fill(self, *args)
         return getattr(self, name)
+
+    def _fill_in(self) -> bool:
+        """Fill every field from the source, once; False when there was nothing to fill."""
+        try:
+            source = self._source
+        except AttributeError:  # made by dataclasses.replace: every field, no source
+            return False
+        if source is None:
+            return False
+        _set_source(self, None)  # also drops the hold on the protobuf message
+        source[0](self, *source[1:])
+        return True
+
+    def to_dict(self) -> JsonDict:
+        # Published events serialise their user: fill in first, so the reads below do not
+        # each go through a failed slot lookup and __getattr__.
+        self._fill_in()
+        return User.to_dict(self)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, User):

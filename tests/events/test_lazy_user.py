@@ -92,3 +92,14 @@ def test_real_payloads_lazy_users_match_eager_ones() -> None:
             assert user == eager
             checked += 1
     assert checked >= 50
+
+
+def test_to_dict_fills_once_and_replace_keeps_every_field() -> None:
+    user, calls = _counting()
+    assert user.to_dict() == EAGER.to_dict()
+    assert user.to_dict() == EAGER.to_dict()
+    assert calls == [1]
+    other, _ = _counting()
+    renamed = replace(other, nickname="other")  # a LazyUser with every field, no source
+    assert renamed.to_dict() == {**EAGER.to_dict(), "nickname": "other"}
+    assert renamed == replace(EAGER, nickname="other")
