@@ -8,9 +8,9 @@ to decode becomes an ``unknown`` event and a counter; nothing raises out of the 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 from bridge.events.builders import UNKNOWN_TOPICS, lookup, wanted_methods
 from bridge.events.dedupe import Deduper
@@ -48,6 +48,25 @@ def common_of(payload: bytes) -> pb.Common | None:
     except Exception:  # any malformed input: no common, not an error
         return None
     return only.common if only.HasField("common") else None
+
+
+class _Message(Protocol):
+    """What ``_feed`` reads of an inner message: pb.InnerMessage, or _Inner."""
+
+    @property
+    def method(self) -> str: ...
+    @property
+    def payload(self) -> bytes: ...
+    @property
+    def msg_id(self) -> int: ...
+
+
+class _Inner(NamedTuple):
+    """One inner message given by its parts (feed_message)."""
+
+    method: str
+    payload: bytes
+    msg_id: int
 
 
 class StreamProcessor:
@@ -108,15 +127,13 @@ class StreamProcessor:
     def feed(self, result: pb.FetchResult, now: float) -> list[Event]:
         """Every inner message of one fetch result (a push frame's payload)."""
         out = self.tick(now)
-        one = self._one
-        for inner in result.messages:
-            one(inner.method, inner.payload, now, inner.msg_id, out)
+        self._feed(result.messages, now, out)
         return out
 
     def feed_message(self, method: str, payload: bytes, now: float, msg_id: int = 0) -> list[Event]:
         """One inner message (``InnerMessage.method`` / ``payload`` / ``msg_id``)."""
         out = self.tick(now)
-        self._one(method, payload, now, msg_id, out)
+        self._feed((_Inner(method, payload, msg_id),), now, out)
         return out
 
     def tick(self, now: float) -> list[Event]:
@@ -135,59 +152,62 @@ class StreamProcessor:
 
     # ------------------------------------------------------------------------- internals
 
-    def _one(self, method: str, payload: bytes, now: float, msg_id: int, out: list[Event]) -> None:
-        """One inner message's events, appended to ``out``.
+    def _feed(self, messages: Iterable[_Message], now: float, out: list[Event]) -> None:
+        """The events of each inner message, appended to ``out``.
 
-        Per message (~12 per frame in a busy room), so written flat: one dict access for the
-        parser and builder, the envelope read from ``common`` once, events that need no
-        gift streak, like window or stream end appended without further checks.
+        Per message (~12 per frame in a busy room), so written as one flat loop: no call per
+        message of its own, one dict access for the parser and builder, the envelope read
+        from ``common`` once, events that need no gift streak, like window or stream end
+        appended without further checks.
         """
-        if type(method) is not str:  # invalid UTF-8 only; as_text is a call per message
-            method = as_text(method)
-        entry = lookup(method)
-        wanted = self._wanted
-        # Not wanted: modelled but none of its topics, or unmodelled without "unknown".
-        if (
-            wanted is not None
-            and method not in wanted
-            and (entry is not None or not self._unknown_wanted)
-        ):
-            self.stats.skipped += 1
-            return
-        if msg_id and self._dedupe.seen(msg_id):
-            self.stats.duplicates += 1
-            return
-        if entry is None:
-            out.extend(self._unknown(method, payload, msg_id, "unhandled"))
-            return
-        cls, build = entry
-        try:
-            msg = cls.FromString(payload)
-        except Exception:
-            out.extend(self._unknown(method, payload, msg_id, "decode_error"))
-            return
-        common: pb.Common = msg.common  # field 1 of every event
-        if not msg_id:
-            msg_id = common.msg_id
-            if self._dedupe.seen(msg_id):
-                self.stats.duplicates += 1
-                return
-        create_time = common.create_time
-        if create_time <= 0:
-            create_time = int(self._clock() * 1000)
-        try:
-            event = build(msg, msg_id, common.room_id or self.room_id, create_time)
-        except Exception:
-            # A builder bug or a message shape we did not expect: keep streaming.
-            out.extend(self._unknown(method, payload, msg_id, "decode_error"))
-            return
-        self.stats.decoded += 1
-        if isinstance(event, LikeEvent):  # the most frequent message in a busy room
-            out.extend(self._likes.feed(event, now))
-        elif type(event) in _ROUTED:
-            out.extend(self._route(event, now))
-        else:
-            out.append(event)
+        stats, seen, wanted = self.stats, self._dedupe.seen, self._wanted
+        for inner in messages:
+            method, msg_id = inner.method, inner.msg_id
+            if type(method) is not str:  # invalid UTF-8 only; as_text is a call per message
+                method = as_text(method)
+            entry = lookup(method)
+            # Not wanted: modelled but none of its topics, or unmodelled without "unknown".
+            if (
+                wanted is not None
+                and method not in wanted
+                and (entry is not None or not self._unknown_wanted)
+            ):
+                stats.skipped += 1
+                continue
+            if msg_id and seen(msg_id):
+                stats.duplicates += 1
+                continue
+            payload = inner.payload
+            if entry is None:
+                out.extend(self._unknown(method, payload, msg_id, "unhandled"))
+                continue
+            try:
+                msg = entry[0].FromString(payload)
+            except Exception:
+                out.extend(self._unknown(method, payload, msg_id, "decode_error"))
+                continue
+            common: pb.Common = msg.common  # field 1 of every event
+            if not msg_id:
+                msg_id = common.msg_id
+                if seen(msg_id):
+                    stats.duplicates += 1
+                    continue
+            create_time = common.create_time
+            if create_time <= 0:
+                create_time = int(self._clock() * 1000)
+            try:
+                event = entry[1](msg, msg_id, common.room_id or self.room_id, create_time)
+            except Exception:
+                # A builder bug or a message shape we did not expect: keep streaming.
+                out.extend(self._unknown(method, payload, msg_id, "decode_error"))
+                continue
+            stats.decoded += 1
+            if isinstance(event, LikeEvent):  # the most frequent message in a busy room
+                out.extend(self._likes.feed(event, now))
+            elif type(event) in _ROUTED:
+                out.extend(self._route(event, now))
+            else:
+                out.append(event)
 
     def _route(self, event: Event, now: float) -> list[Event]:
         if isinstance(event, GiftEvent):
