@@ -24,9 +24,10 @@ class Deduper:
         """True if ``msg_id`` was seen before, else remember it. Id 0 (absent) is never a dup."""
         if msg_id == 0:
             return False
-        if msg_id in self._seen:
+        seen = self._seen
+        if msg_id in seen:
             return True
-        self._seen[msg_id] = None
-        if len(self._seen) > self.size:
-            self._seen.popitem(last=False)
+        seen[msg_id] = None
+        if len(seen) > self.size:
+            seen.popitem(last=False)
         return False

@@ -58,6 +58,9 @@ class GiftStreaks:
         # after a timeout must not produce a second final event.
         self._done: OrderedDict[StreakKey, None] = OrderedDict()
         self._memory = memory
+        # No open streak was updated before this (a lower bound: updates only move times
+        # forward): expire, called for every frame, skips the scan until it can find one.
+        self._oldest = float("inf")
 
     @property
     def open_streaks(self) -> int:
@@ -81,15 +84,19 @@ class GiftStreaks:
             streak.updated_at = now
             return []
         self._open[key] = _Streak(last=event, updated_at=now)
+        self._oldest = min(self._oldest, now)
         return [event] if self.progress else []
 
     def expire(self, now: float) -> list[GiftEvent]:
         """Finalise streaks with no update for ``timeout_s`` (their repeat_end 1 was lost)."""
+        if now - self._oldest < self.timeout_s:
+            return []
         stale = [k for k, s in self._open.items() if now - s.updated_at >= self.timeout_s]
         out: list[GiftEvent] = []
         for key in stale:
             streak = self._open.pop(key)
             out.append(self._finish(key, replace(streak.last, final=True)))
+        self._oldest = min((s.updated_at for s in self._open.values()), default=float("inf"))
         return out
 
     def flush(self) -> list[GiftEvent]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import MISSING, dataclass, fields, replace
 from typing import Any, ClassVar, TypeVar, overload
 
 JsonDict = dict[str, Any]
@@ -76,6 +76,85 @@ class User:
             "fan_club_level": self.fan_club_level,
             "verified": self.verified,
         }
+
+
+# Every field but ``id``, in declaration order: what a LazyUser fills in on first use.
+_USER_FIELDS = tuple(f.name for f in fields(User))
+_LAZY_FIELDS = frozenset(_USER_FIELDS) - {"id"}
+
+
+class LazyUser(User):
+    """A User whose fields other than ``id`` are read from its protobuf on first use.
+
+    Most messages carry a user, and building one from the parsed message was about 3 µs,
+    the largest cost of decoding (bench/RESULTS.md, issue 16); many are never read: like
+    messages merged into one window event, gift streak steps, events no rule or topic
+    wants. ``id`` is set at once (like windows and gift streaks key on it); the first read
+    of any other field calls ``fill(self, *args)`` (``source`` is ``(fill, *args)``), which
+    must set every field (through ``User.__init__``), then the source is dropped. Equal to,
+    and hashed like, the User it stands for, so events compare as if built eagerly (compare
+    LazyTuple).
+    """
+
+    __slots__ = ("_source",)
+
+    _source: tuple[Any, ...] | None
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called when a slot is unset: a field not filled in yet (or not a field).
+        if name not in _LAZY_FIELDS or not self._fill_in():
+            raise AttributeError(name)
+        return getattr(self, name)
+
+    def _fill_in(self) -> bool:
+        """Fill every field from the source, once; False when there was nothing to fill."""
+        try:
+            source = self._source
+        except AttributeError:  # made by dataclasses.replace: every field, no source
+            return False
+        if source is None:
+            return False
+        _set_source(self, None)  # also drops the hold on the protobuf message
+        source[0](self, *source[1:])
+        return True
+
+    def to_dict(self) -> JsonDict:
+        # Published events serialise their user: fill in first, so the reads below do not
+        # each go through a failed slot lookup and __getattr__.
+        self._fill_in()
+        return User.to_dict(self)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, User):
+            return NotImplemented
+        return _values(self) == _values(other)
+
+    def __hash__(self) -> int:
+        return hash(_values(self))
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{n}={getattr(self, n)!r}" for n in _USER_FIELDS)
+        return f"User({inner})"
+
+
+_new_object = object.__new__
+# Slot setters: a frozen dataclass refuses plain assignment, and object.__setattr__ per
+# field is what makes an eager User cost ~1 µs; the slot descriptors set them directly.
+_set_id: Callable[[User, int], None] = vars(User)["id"].__set__
+_set_source: Callable[[LazyUser, tuple[Any, ...] | None], None] = vars(LazyUser)["_source"].__set__
+
+
+def lazy_user(user_id: int, source: tuple[Any, ...]) -> LazyUser:
+    """A LazyUser with ``id`` set; ``source`` is ``(fill, *args)``: ``fill(user, *args)``
+    sets the rest when a field is first read."""
+    user: LazyUser = _new_object(LazyUser)
+    _set_id(user, user_id)
+    _set_source(user, source)
+    return user
+
+
+def _values(user: User) -> tuple[Any, ...]:
+    return tuple(getattr(user, n) for n in _USER_FIELDS)
 
 
 def _user(u: User | None) -> JsonDict | None:
@@ -578,3 +657,45 @@ ALL_EVENT_CLASSES: tuple[type[Event], ...] = (
     SuperFanEvent,
     UnknownEvent,
 )
+
+
+def _slot_init(cls: type) -> Callable[..., None]:
+    """The same ``__init__`` as the dataclass's, setting each slot through its descriptor.
+
+    A frozen dataclass sets every field with ``object.__setattr__(self, name, value)``;
+    calling the slot's own setter is about half the cost, and an event is built for
+    nearly every message (about 0.3 µs of ~1 µs per event, bench/RESULTS.md issue 16).
+    Same keyword-only parameters and defaults; the instance stays frozen (plain
+    assignment still raises FrozenInstanceError).
+    """
+    names = [f.name for f in fields(cls)]
+    defaults = {f.name: f.default for f in fields(cls) if f.default is not MISSING}
+    setters = {name: _slot_setter(cls, name) for name in names}
+    params = ", ".join(f"{n}=_d_{n}" if n in defaults else n for n in names)
+    body = "\n".join(f"        _s_{n}(self, {n})" for n in names)
+    closure = ", ".join([*(f"_s_{n}" for n in names), *(f"_d_{n}" for n in defaults)])
+    source = (
+        f"def make({closure}):\n    def __init__(self, *, {params}):\n{body}\n    return __init__\n"
+    )
+    scope: dict[str, Any] = {}
+    exec(source, {}, scope)  # generated from field names only, like dataclasses does
+    args = {
+        **{f"_s_{n}": s for n, s in setters.items()},
+        **{f"_d_{n}": d for n, d in defaults.items()},
+    }
+    init: Callable[..., None] = scope["make"](**args)
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    return init
+
+
+def _slot_setter(cls: type, name: str) -> Callable[[Any, Any], None]:
+    """The ``__set__`` of the slot ``name`` (declared by ``cls`` or a base class)."""
+    for klass in cls.__mro__:
+        if name in vars(klass):
+            setter: Callable[[Any, Any], None] = vars(klass)[name].__set__
+            return setter
+    raise AttributeError(name)
+
+
+for _cls in (*ALL_EVENT_CLASSES, Event, User, GiftInfo, Emote):
+    _cls.__init__ = _slot_init(_cls)  # type: ignore[misc]

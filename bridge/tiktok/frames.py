@@ -224,7 +224,11 @@ def _gunzip(data: bytes, limit: int) -> bytes:
     try:
         while True:
             d = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-            out += d.decompress(rest, limit + 1 - len(out))
+            chunk = d.decompress(rest, limit + 1 - len(out))
+            if not out and d.eof and not d.unused_data and len(chunk) <= limit:
+                # One member, the usual case: its bytes as they are (no two copies).
+                return chunk
+            out += chunk
             if len(out) > limit:
                 raise FrameError(f"gzip payload larger than {limit} bytes")
             if not d.eof:
