@@ -334,10 +334,7 @@ class Bridge:
         if self.cluster is not None:
             await self._reload_cluster(new)
             return
-        self.restart_keys = list(restart_changes(ROOT, self._started_with, new))
-        if self.restart_keys:
-            keys = ", ".join(self.restart_keys)
-            log.warning("reload: %s changed; applied after a restart", keys)
+        self._note_restart_keys(new)
         wanted = {s.user: s for s in new.streamers}
         # Runtime-added streamers are not in the file and survive a reload.
         gone = [u for u, e in self._watched.items() if u not in wanted and not e.runtime]
@@ -348,6 +345,13 @@ class Bridge:
             self._apply_streamer(user, settings)
         self._publish_info()
         log.info("configuration reloaded: %d streamer(s)", len(self._watched))
+
+    def _note_restart_keys(self, new: Config) -> None:
+        """Keys whose new values wait for a restart: kept for bridge/info, and logged."""
+        self.restart_keys = list(restart_changes(ROOT, self._started_with, new))
+        if self.restart_keys:
+            keys = ", ".join(self.restart_keys)
+            log.warning("reload: %s changed; applied after a restart", keys)
 
     def _apply_streamer(self, user: str, settings: StreamerSettings) -> None:
         entry = self._watched.get(user)
@@ -412,7 +416,7 @@ class Bridge:
 
     async def _reload_cluster(self, new: Config) -> None:
         assert self.cluster is not None
-        self.restart_keys = list(restart_changes(ROOT, self._started_with, new))
+        self._note_restart_keys(new)
         try:
             await self.cluster.reload(new)
         except CommandError as exc:
