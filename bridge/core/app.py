@@ -385,6 +385,11 @@ class Bridge:
             if self.discovery is not None:
                 self.discovery.remove_streamer(user)
             self.bridge_event("streamer_removed", {"streamer": user, "reason": "request"})
+        else:  # moved: the new owner publishes it now; never re-send ours after a reconnect
+            for topic in entry.publisher.topics.retained:
+                self.sink.forget(topic)
+            if self.discovery is not None:
+                self.discovery.forget_streamer(user)
         self._publish_info()
 
     async def stop_streamers(self) -> None:
