@@ -136,10 +136,13 @@ class _Lease:
         return self._node.holds(self.user) == self.token
 
     def published(self, events: Sequence[Event]) -> None:
+        dedupe = self._node.dedupe
         for event in events:
-            # A stream start has no msg_id: its room id marks it as announced.
-            started = isinstance(event, StreamEvent) and event.kind == "started"
-            self._node.dedupe.add(self.user, self.token, event.room_id if started else event.msg_id)
+            if isinstance(event, StreamEvent) and event.kind == "started":
+                # No msg_id: its room id is kept as the announced stream (fencing record).
+                dedupe.announce(self.user, self.token, event.room_id)
+            else:
+                dedupe.add(self.user, self.token, event.msg_id)
 
     async def recent_ids(self) -> Collection[int]:
         try:
