@@ -11,6 +11,8 @@
 Runs four tasks: the round loop (heartbeat, renew, rebalance), the deadline watchdog, the
 pub/sub listener (nudges) and the dedupe flusher. It never raises on backend errors after
 ``start``: it keeps trying, and leases end by their deadlines while the backend is away.
+Anything else that ends one of the tasks is logged at once and turns ``alive`` false (the
+bridge's watchdog then stops pinging systemd).
 """
 
 from __future__ import annotations
@@ -106,8 +108,25 @@ class ClusterNode:
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
         task = asyncio.create_task(coro, name=f"{name}:{self.settings.instance}")
+        task.add_done_callback(self._ended)
         self._tasks.append(task)
         return task
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        # Said when it happens, not at close(): a dead round loop means no heartbeat and no
+        # renewal, and `alive` (the systemd watchdog) turns false with it.
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            log.error("cluster task %s failed", task.get_name(), exc_info=exc)
+        elif not self._released:
+            log.error("cluster task %s ended", task.get_name())
+
+    @property
+    def alive(self) -> bool:
+        """False once one of the node's own loops ended before ``release_all``/``close``."""
+        return self._released or not any(task.done() for task in self._tasks)
 
     async def release_all(self) -> None:
         """SIGTERM: stop the rounds, stop watching everything, release every lease, leave."""
@@ -228,8 +247,7 @@ class ClusterNode:
 async def _cancel(task: asyncio.Task[None]) -> None:
     # Cancel until it is done: a cancellation that lands inside a redis-py call can come
     # back as a connection error, which the loops treat as a backend failure and go on.
+    # A failure was logged when it happened (ClusterNode._ended).
     while not task.done():
         task.cancel()
         await asyncio.wait({task}, timeout=0.1)
-    if not task.cancelled() and task.exception() is not None:
-        log.error("cluster task %s failed", task.get_name(), exc_info=task.exception())

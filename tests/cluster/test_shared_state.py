@@ -212,6 +212,19 @@ async def test_ids_added_while_a_flush_waits_for_redis_are_written_by_the_next(
         assert await store.recent("alice") == {1, 2}
 
 
+async def test_a_dead_round_loop_is_logged_and_the_node_is_no_longer_alive(
+    make_node: MakeNode, recorder: Recorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(snapshot: StoreSnapshot) -> None:
+        raise RuntimeError("bug in the list callback")
+
+    node = await make_node("a", streamers=1, on_streamers=broken)
+    await recorder.wait_until(lambda: not node.alive, 10, "the round loop died")
+    failed = [r for r in caplog.records if "cluster-rounds" in r.getMessage()]
+    assert failed and failed[0].exc_info is not None  # the traceback, when it happened
+    assert "bug in the list callback" in str(failed[0].exc_info[1])
+
+
 async def test_cluster_view_lists_members_streamers_and_last_handover(
     make_node: MakeNode, recorder: Recorder
 ) -> None:
