@@ -214,10 +214,10 @@ class ClusterGlue:
     # -- OwnershipListener -------------------------------------------------------------------
 
     async def start_watching(self, user: str, token: int) -> None:
+        """Raises CommandError when this instance cannot watch ``user`` (its options are
+        refused by this instance's configuration): the coordinator then releases the lease."""
         entry = self.snapshot.entries.get(user)
         settings = self._settings(user, entry)
-        if settings is None:
-            return
         lease = _Lease(self.node, user, token)
         self._leases[user] = lease
         runtime = entry is not None and entry.source == "runtime"
@@ -232,18 +232,15 @@ class ClusterGlue:
         removed = reason == StopReason.UNWATCHED and user not in self.snapshot.entries
         await self._host.stop_streamer(user, removed=removed)
 
-    def _settings(self, user: str, entry: StreamerEntry | None) -> StreamerSettings | None:
+    def _settings(self, user: str, entry: StreamerEntry | None) -> StreamerSettings:
         config = self._host.config
         if entry is None or entry.source == "config":
             configured = config.streamer(user)
             if configured is not None:
                 return configured
         options = dict(entry.options) if entry is not None else {}
-        try:
-            settings, _ = streamer_request({**options, "user": user}, config.document)
-        except CommandError as exc:  # checked like a request: this file's rules may differ
-            log.warning("cluster: cannot watch %s here: %s", user, exc)
-            return None
+        # Checked like a request (CommandError): this file's rules may differ.
+        settings, _ = streamer_request({**options, "user": user}, config.document)
         return settings
 
     def _on_streamers(self, snapshot: StoreSnapshot) -> None:
