@@ -45,7 +45,7 @@ _START_RETRY_S = 60.0
 
 class StopReason(StrEnum):
     MOVED = "moved"  # another instance should own it now (rebalance after join/leave)
-    UNWATCHED = "unwatched"  # removed from the list or switched off
+    UNWATCHED = "unwatched"  # no longer wanted: removed from the list (or switched off)
     LOST = "lost"  # the lease could not be renewed in time, or was refused
     SHUTDOWN = "shutdown"  # release_all()
 
@@ -144,7 +144,8 @@ class Coordinator:
         return {user: held.token for user, held in self._held.items()}
 
     def set_wanted(self, users: Iterable[str]) -> None:
-        """The streamers that should be watched by someone (listed and switched on)."""
+        """The streamers the cluster keeps owned by someone (ClusterNode's policy: the
+        listed ones, or only those switched on; see its ``own_paused``)."""
         self._wanted = frozenset(users)
 
     def on_released(self) -> None:

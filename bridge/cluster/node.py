@@ -1,6 +1,6 @@
 """ClusterNode: one instance's membership in the cluster, the object the bridge core holds.
 
-    node = ClusterNode(settings, listener, on_streamers=…)  # listener: OwnershipListener
+    node = ClusterNode(settings, listener, on_streamers=…, own_paused=…)  # OwnershipListener
     await node.start(config_entries)                  # seeds an empty backend, joins
     node.holds(user) -> token | None                  # gate every publish with it
     await node.store.add(...) / remove / set_watch    # any instance accepts commands
@@ -54,8 +54,12 @@ class ClusterNode:
         clock: Clock = SYSTEM_CLOCK,
         client: Client | None = None,
         on_streamers: Callable[[StoreSnapshot], None] | None = None,
+        own_paused: bool = False,
     ) -> None:
         self.settings = settings
+        # The one "wanted" policy: every listed streamer (switched-off ones stay owned,
+        # paused, so their owner still answers their switch), or only the switched-on ones.
+        self._own_paused = own_paused
         self.clock = clock
         self.session = uuid.uuid4().hex[:12]
         self.client = client if client is not None else connect(settings)
@@ -205,7 +209,7 @@ class ClusterNode:
         if not snapshot.epoch or snapshot is self._applied:
             return
         self._applied = snapshot
-        self.coordinator.set_wanted(snapshot.watched())
+        self.coordinator.set_wanted(snapshot.entries if self._own_paused else snapshot.watched())
         if self._on_streamers is not None:
             self._on_streamers(snapshot)
 

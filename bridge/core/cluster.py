@@ -161,7 +161,10 @@ class ClusterGlue:
         self._host = host
         self.cfg = cfg
         self.settings = cluster_settings(cfg)
-        self.node = ClusterNode(self.settings, self, on_streamers=self._on_streamers)
+        # Switched-off streamers stay owned (paused), like on a single instance.
+        self.node = ClusterNode(
+            self.settings, self, on_streamers=self._on_streamers, own_paused=True
+        )
         budget.shared = self.node.budget("sign", cfg.sign_calls_per_minute)
         budget.retry_s = self.settings.renew_s
         self._leases: dict[str, _Lease] = {}
@@ -244,8 +247,6 @@ class ClusterGlue:
         return settings
 
     def _on_streamers(self, snapshot: StoreSnapshot) -> None:
-        # Switched-off streamers stay owned (paused), like on a single instance.
-        self.node.coordinator.set_wanted(snapshot.entries.keys())
         for user in list(self._leases):
             entry = snapshot.entries.get(user)
             if entry is not None:

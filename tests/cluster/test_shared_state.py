@@ -63,6 +63,19 @@ async def test_any_member_changes_the_list_and_the_owner_follows(
     recorder.check()
 
 
+async def test_with_own_paused_a_switched_off_streamer_stays_owned(
+    make_node: MakeNode, recorder: Recorder
+) -> None:
+    # The daemon's policy (bridge/core/cluster.py): its owner keeps answering its switch.
+    a = await make_node("a", streamers=1, own_paused=True)
+    await recorder.wait_until(lambda: owner(recorder, "streamer0000") == "a", TTL_S + 10, "owned")
+    assert await a.store.set_watch("streamer0000", False)
+    assert await a.store.add("marker", {})  # started in a round after the switch-off
+    await recorder.wait_until(lambda: owner(recorder, "marker") == "a", TTL_S + 10, "marker")
+    assert owner(recorder, "streamer0000") == "a"
+    assert [d.kind for d in recorder.decisions if d.user == "streamer0000"] == ["start"]
+
+
 async def test_a_lost_list_is_restored_from_a_member_copy(
     make_node: MakeNode, recorder: Recorder, redis_server: RedisServer
 ) -> None:
