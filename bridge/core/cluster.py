@@ -6,13 +6,16 @@ list, the shared sign budget, de-duplication across a handover and the cluster v
 here (docs/cluster.md).
 
 * A streamer's supervisor exists only while this instance holds its lease:
-  ``start_watching`` creates it, ``stop_watching`` cancels it. The supervisor also asks
-  ``_Lease.valid()`` before it connects and before every publish, so after the lease's local
-  deadline nothing more is published even if the cancellation were late.
+  ``start_watching`` creates it (or raises: the coordinator then releases the lease),
+  ``stop_watching`` cancels it. The supervisor also asks ``_Lease.valid()`` before each
+  connection attempt and before every publish of an event or a status, so after the lease's
+  local deadline nothing more is published even if the cancellation were late.
 * A switched-off streamer stays owned (paused, as on a single instance), so its owner keeps
   answering its ``watch/set`` topic and its Home Assistant switch.
-* Retained topics of a streamer are left alone when it moves: the new owner republishes
-  them; the old one publishing "stopped" could land after the new owner's "connected".
+* Retained topics of a streamer are left alone on the broker when it moves (the new owner
+  republishes them; the old one publishing "stopped" could land after the new owner's
+  "connected"), but the old owner forgets them and the HA device, so its reconnects and HA
+  births do not send them again (Bridge.stop_streamer).
 """
 
 from __future__ import annotations
