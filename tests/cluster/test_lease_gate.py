@@ -16,6 +16,7 @@ from tests.cluster.conftest import TTL_S, MakeNode
 from tests.cluster.recorder import Recorder
 from tests.core.support import config_yaml, make_config, running, status_is, wait_until
 from tests.helpers.mosquitto import Mosquitto, Subscribe
+from tests.helpers.redis_server import RedisServer
 
 USER = "streamer0000"  # the name make_node's entries use
 
@@ -108,3 +109,24 @@ async def test_a_moved_streamer_is_not_republished_by_its_old_owner(
         await late.wait_for("tiktok/test/marker")
     assert [m.topic for m in late.on(f"tiktok/{USER}/#")] == []
     lease.cancel()
+
+
+async def test_the_watchdog_sees_a_dead_cluster_loop(
+    mosquitto: Mosquitto,
+    simulator: TikTokSimulator,
+    redis_server: RedisServer,
+    prefix: str,
+    tmp_path: Path,
+) -> None:
+    text = config_yaml(mosquitto, simulator, tmp_path / "state", "[]\n") + (
+        f"cluster:\n  url: {redis_server.url}\n  instance: a\n  key_prefix: {prefix}\n"
+    )
+    async with running(make_config(text, tmp_path)) as bridge:
+        assert bridge.cluster is not None
+        node = bridge.cluster.node
+        await wait_until(lambda: node.coordinator.joined)
+        assert bridge.alive
+        rounds = node._tasks[0]  # ends as if it had crashed (cancelled until it is done:
+        await wait_until(lambda: (rounds.cancel(), rounds.done())[1])  # see node._cancel)
+        assert not node.alive
+        assert not bridge.alive  # the systemd watchdog stops pinging
