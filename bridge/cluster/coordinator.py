@@ -38,11 +38,14 @@ log = logging.getLogger(__name__)
 
 _MIN_DELAY_S = 0.01
 _WAKE_AFTER_S = 0.02  # after a member's or lease's expiry, so the server agrees it is gone
+# A streamer this instance could not start watching (start_watching raised, e.g. its
+# options are refused here) is released, and tried again after this long.
+_START_RETRY_S = 60.0
 
 
 class StopReason(StrEnum):
     MOVED = "moved"  # another instance should own it now (rebalance after join/leave)
-    UNWATCHED = "unwatched"  # removed from the list or switched off
+    UNWATCHED = "unwatched"  # no longer wanted: removed from the list (or switched off)
     LOST = "lost"  # the lease could not be renewed in time, or was refused
     SHUTDOWN = "shutdown"  # release_all()
 
@@ -51,7 +54,10 @@ class OwnershipListener(Protocol):
     """What the bridge core implements. Both calls must be quick (start a task; cancel one
     and wait for it briefly): a LOST stop has ``margin`` seconds to take effect."""
 
-    async def start_watching(self, user: str, token: int) -> None: ...
+    async def start_watching(self, user: str, token: int) -> None:
+        """Raise if ``user`` cannot be watched here: the lease is then released (a held
+        lease with nothing watching would keep every other instance away)."""
+        ...
 
     async def stop_watching(self, user: str, reason: StopReason) -> None: ...
 
@@ -138,7 +144,8 @@ class Coordinator:
         return {user: held.token for user, held in self._held.items()}
 
     def set_wanted(self, users: Iterable[str]) -> None:
-        """The streamers that should be watched by someone (listed and switched on)."""
+        """The streamers the cluster keeps owned by someone (ClusterNode's policy: the
+        listed ones, or only those switched on; see its ``own_paused``)."""
         self._wanted = frozenset(users)
 
     def on_released(self) -> None:
@@ -261,6 +268,7 @@ class Coordinator:
         results = await self._leases.acquire(candidates)
         deadline = t0 + self._settings.lease_ttl_s - self._settings.margin_s
         handovers: list[Handover] = []
+        unwatched: dict[str, int] = {}
         async with self._transition:
             for user, result in results.items():
                 if isinstance(result, Acquired):
@@ -269,16 +277,23 @@ class Coordinator:
                     if self._clock.monotonic() >= deadline:
                         continue  # the reply came too late to use; it expires unused
                     self._held[user] = _Held(result.token, deadline)
+                    if not await self._start(user, result.token):
+                        # Never hold a lease with nothing watching: release it.
+                        del self._held[user]
+                        unwatched[user] = result.token
+                        self._retry_at[user] = self._clock.monotonic() + _START_RETRY_S
+                        continue
                     previous = owner_name(result.previous) if result.previous else None
                     handovers.append(
                         Handover(user, previous, self.instance, result.token, time.time())
                     )
-                    await self._start(user, result.token)
                 else:
                     self._retry_at[user] = self._clock.monotonic() + result.wait_s + _WAKE_AFTER_S
                     if result.holder:
                         self._busy.add(user)
         self._deadlines_changed.set()
+        with contextlib.suppress(BackendError):  # else it expires after the TTL
+            await self._release(unwatched)
         if handovers:
             self.last_handover = handovers[-1]
             if self._record_handover is not None:
@@ -298,12 +313,14 @@ class Coordinator:
 
     # -- transitions (under self._transition) -------------------------------------------------
 
-    async def _start(self, user: str, token: int) -> None:
+    async def _start(self, user: str, token: int) -> bool:
         log.info("cluster: watching %s (token %d)", user, token)
         try:
             await self._listener.start_watching(user, token)
         except Exception:
-            log.exception("start_watching(%s) failed", user)
+            log.exception("start_watching(%s) failed: lease released", user)
+            return False
+        return True
 
     async def _stop(self, user: str, reason: StopReason) -> None:
         if self._held.pop(user, None) is None:

@@ -1,6 +1,6 @@
 """ClusterNode: one instance's membership in the cluster, the object the bridge core holds.
 
-    node = ClusterNode(settings, listener, on_streamers=…)  # listener: OwnershipListener
+    node = ClusterNode(settings, listener, on_streamers=…, own_paused=…)  # OwnershipListener
     await node.start(config_entries)                  # seeds an empty backend, joins
     node.holds(user) -> token | None                  # gate every publish with it
     await node.store.add(...) / remove / set_watch    # any instance accepts commands
@@ -11,6 +11,8 @@
 Runs four tasks: the round loop (heartbeat, renew, rebalance), the deadline watchdog, the
 pub/sub listener (nudges) and the dedupe flusher. It never raises on backend errors after
 ``start``: it keeps trying, and leases end by their deadlines while the backend is away.
+Anything else that ends one of the tasks is logged at once and turns ``alive`` false (the
+bridge's watchdog then stops pinging systemd).
 """
 
 from __future__ import annotations
@@ -52,8 +54,12 @@ class ClusterNode:
         clock: Clock = SYSTEM_CLOCK,
         client: Client | None = None,
         on_streamers: Callable[[StoreSnapshot], None] | None = None,
+        own_paused: bool = False,
     ) -> None:
         self.settings = settings
+        # The one "wanted" policy: every listed streamer (switched-off ones stay owned,
+        # paused, so their owner still answers their switch), or only the switched-on ones.
+        self._own_paused = own_paused
         self.clock = clock
         self.session = uuid.uuid4().hex[:12]
         self.client = client if client is not None else connect(settings)
@@ -106,8 +112,25 @@ class ClusterNode:
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
         task = asyncio.create_task(coro, name=f"{name}:{self.settings.instance}")
+        task.add_done_callback(self._ended)
         self._tasks.append(task)
         return task
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        # Said when it happens, not at close(): a dead round loop means no heartbeat and no
+        # renewal, and `alive` (the systemd watchdog) turns false with it.
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            log.error("cluster task %s failed", task.get_name(), exc_info=exc)
+        elif not self._released:
+            log.error("cluster task %s ended", task.get_name())
+
+    @property
+    def alive(self) -> bool:
+        """False once one of the node's own loops ended before ``release_all``/``close``."""
+        return self._released or not any(task.done() for task in self._tasks)
 
     async def release_all(self) -> None:
         """SIGTERM: stop the rounds, stop watching everything, release every lease, leave."""
@@ -186,7 +209,7 @@ class ClusterNode:
         if not snapshot.epoch or snapshot is self._applied:
             return
         self._applied = snapshot
-        self.coordinator.set_wanted(snapshot.watched())
+        self.coordinator.set_wanted(snapshot.entries if self._own_paused else snapshot.watched())
         if self._on_streamers is not None:
             self._on_streamers(snapshot)
 
@@ -228,8 +251,7 @@ class ClusterNode:
 async def _cancel(task: asyncio.Task[None]) -> None:
     # Cancel until it is done: a cancellation that lands inside a redis-py call can come
     # back as a connection error, which the loops treat as a backend failure and go on.
+    # A failure was logged when it happened (ClusterNode._ended).
     while not task.done():
         task.cancel()
         await asyncio.wait({task}, timeout=0.1)
-    if not task.cancelled() and task.exception() is not None:
-        log.error("cluster task %s failed", task.get_name(), exc_info=task.exception())

@@ -160,7 +160,9 @@ if left > ttl then redis.call('PEXPIRE', KEYS[1], math.ceil(left) + 60000) end
 return 1
 """
 
-# KEYS: dedupe zset, fence hash. ARGV: token, ttl_ms, max entries, msg_id…
+# KEYS: dedupe zset, fence hash. ARGV: token, ttl_ms, max entries, announced room id (or
+# ''), msg_id… The announced room id goes into the fence hash (which lives as long as the
+# streamer's leases, not dedupe_ttl_s), so a handover late in a stream does not announce it again.
 # → number stored, or -1 when a newer owner (higher token) has written already: a fenced-off
 #   instance's late batch is dropped instead of mixed in.
 DEDUPE_ADD = (
@@ -172,8 +174,9 @@ if token < fenced then return -1 end
 if token > fenced then
   redis.call('HSET', KEYS[2], 'dedupe_token', ARGV[1])
 end
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[2], 'announced', ARGV[4]) end
 local args = {}
-for i = 4, #ARGV do
+for i = 5, #ARGV do
   args[#args + 1] = now
   args[#args + 1] = ARGV[i]
 end

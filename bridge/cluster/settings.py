@@ -8,7 +8,7 @@ wait after a backend restart is its own TTL, which is only safe if no one holds 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 BackendMode = Literal["single", "sentinel", "cluster"]
@@ -53,7 +53,8 @@ class ClusterSettings:
     """
 
     instance: str
-    url: str = "redis://localhost:6379/0"
+    # Never in a repr: it may carry the Redis password (tracebacks, test output).
+    url: str = field(default="redis://localhost:6379/0", repr=False)
     mode: BackendMode = "single"
     sentinels: tuple[tuple[str, int], ...] = ()
     service_name: str = "mymaster"

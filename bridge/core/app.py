@@ -284,8 +284,9 @@ class Bridge:
     @property
     def alive(self) -> bool:
         """Every supervised task runs or waits for its restart: the systemd watchdog pings
-        only while this holds."""
-        return self._streamers.alive and self._services.alive
+        only while this holds. In a cluster, the node's own loops too (heartbeat, renewal)."""
+        cluster = self.cluster is None or self.cluster.node.alive
+        return self._streamers.alive and self._services.alive and cluster
 
     def crashes(self, user: str) -> int:
         """How often ``user``'s supervisor crashed and was restarted."""
@@ -389,6 +390,11 @@ class Bridge:
             if self.discovery is not None:
                 self.discovery.remove_streamer(user)
             self.bridge_event("streamer_removed", {"streamer": user, "reason": "request"})
+        else:  # moved: the new owner publishes it now; never re-send ours after a reconnect
+            for topic in entry.publisher.topics.retained:
+                self.sink.forget(topic)
+            if self.discovery is not None:
+                self.discovery.forget_streamer(user)
         self._publish_info()
 
     async def stop_streamers(self) -> None:

@@ -6,13 +6,16 @@ list, the shared sign budget, de-duplication across a handover and the cluster v
 here (docs/cluster.md).
 
 * A streamer's supervisor exists only while this instance holds its lease:
-  ``start_watching`` creates it, ``stop_watching`` cancels it. The supervisor also asks
-  ``_Lease.valid()`` before it connects and before every publish, so after the lease's local
-  deadline nothing more is published even if the cancellation were late.
+  ``start_watching`` creates it (or raises: the coordinator then releases the lease),
+  ``stop_watching`` cancels it. The supervisor also asks ``_Lease.valid()`` before each
+  connection attempt and before every publish of an event or a status, so after the lease's
+  local deadline nothing more is published even if the cancellation were late.
 * A switched-off streamer stays owned (paused, as on a single instance), so its owner keeps
   answering its ``watch/set`` topic and its Home Assistant switch.
-* Retained topics of a streamer are left alone when it moves: the new owner republishes
-  them; the old one publishing "stopped" could land after the new owner's "connected".
+* Retained topics of a streamer are left alone on the broker when it moves (the new owner
+  republishes them; the old one publishing "stopped" could land after the new owner's
+  "connected"), but the old owner forgets them and the HA device, so its reconnects and HA
+  births do not send them again (Bridge.stop_streamer).
 """
 
 from __future__ import annotations
@@ -136,10 +139,13 @@ class _Lease:
         return self._node.holds(self.user) == self.token
 
     def published(self, events: Sequence[Event]) -> None:
+        dedupe = self._node.dedupe
         for event in events:
-            # A stream start has no msg_id: its room id marks it as announced.
-            started = isinstance(event, StreamEvent) and event.kind == "started"
-            self._node.dedupe.add(self.user, self.token, event.room_id if started else event.msg_id)
+            if isinstance(event, StreamEvent) and event.kind == "started":
+                # No msg_id: its room id is kept as the announced stream (fencing record).
+                dedupe.announce(self.user, self.token, event.room_id)
+            else:
+                dedupe.add(self.user, self.token, event.msg_id)
 
     async def recent_ids(self) -> Collection[int]:
         try:
@@ -158,7 +164,10 @@ class ClusterGlue:
         self._host = host
         self.cfg = cfg
         self.settings = cluster_settings(cfg)
-        self.node = ClusterNode(self.settings, self, on_streamers=self._on_streamers)
+        # Switched-off streamers stay owned (paused), like on a single instance.
+        self.node = ClusterNode(
+            self.settings, self, on_streamers=self._on_streamers, own_paused=True
+        )
         budget.shared = self.node.budget("sign", cfg.sign_calls_per_minute)
         budget.retry_s = self.settings.renew_s
         self._leases: dict[str, _Lease] = {}
@@ -211,10 +220,10 @@ class ClusterGlue:
     # -- OwnershipListener -------------------------------------------------------------------
 
     async def start_watching(self, user: str, token: int) -> None:
+        """Raises CommandError when this instance cannot watch ``user`` (its options are
+        refused by this instance's configuration): the coordinator then releases the lease."""
         entry = self.snapshot.entries.get(user)
         settings = self._settings(user, entry)
-        if settings is None:
-            return
         lease = _Lease(self.node, user, token)
         self._leases[user] = lease
         runtime = entry is not None and entry.source == "runtime"
@@ -229,23 +238,18 @@ class ClusterGlue:
         removed = reason == StopReason.UNWATCHED and user not in self.snapshot.entries
         await self._host.stop_streamer(user, removed=removed)
 
-    def _settings(self, user: str, entry: StreamerEntry | None) -> StreamerSettings | None:
+    def _settings(self, user: str, entry: StreamerEntry | None) -> StreamerSettings:
         config = self._host.config
         if entry is None or entry.source == "config":
             configured = config.streamer(user)
             if configured is not None:
                 return configured
         options = dict(entry.options) if entry is not None else {}
-        try:
-            settings, _ = streamer_request({**options, "user": user}, config.document)
-        except CommandError as exc:  # checked like a request: this file's rules may differ
-            log.warning("cluster: cannot watch %s here: %s", user, exc)
-            return None
+        # Checked like a request (CommandError): this file's rules may differ.
+        settings, _ = streamer_request({**options, "user": user}, config.document)
         return settings
 
     def _on_streamers(self, snapshot: StoreSnapshot) -> None:
-        # Switched-off streamers stay owned (paused), like on a single instance.
-        self.node.coordinator.set_wanted(snapshot.entries.keys())
         for user in list(self._leases):
             entry = snapshot.entries.get(user)
             if entry is not None:

@@ -303,7 +303,7 @@ class StreamerSupervisor:
             await self._watch(*found)
         except _StreamEnded as end:
             self._end_stream(end.reason, announced=end.announced)
-            self.pub.set_status("waiting_for_live")
+            self._set_status("waiting_for_live")
             self._resume_at = self._clock.monotonic() + self._poll_delay()
 
     async def _find_live_room(self) -> tuple[int, str | None] | None:
@@ -341,26 +341,27 @@ class StreamerSupervisor:
             # Connection was lost and the live check now says offline: that is the end.
             self._end_stream("offline")
         self._backoff.reset()  # the API answers: nothing is failing
-        self.pub.set_status("waiting_for_live")
+        self._set_status("waiting_for_live")
         self._resume_at = self._clock.monotonic() + self._poll_delay()
 
     # ---------------------------------------------------------------- one connection
 
     async def _watch(self, room_id: int, title: str | None) -> None:
+        # Before anything is asked of TikTok or published (room info, stream_started).
+        self._check_lease()
         self._count_connect_attempt()
         if self._processor is None or self._processor.room_id != room_id:
             await self._start_stream(room_id, title)
         processor = self._processor
         assert processor is not None
-        self.pub.set_status("connecting")
+        self._set_status("connecting")
         self.stats.connects += 1
-        if self._lease is not None and not self._lease.valid():
-            raise errors.ConnectionLost("no cluster lease for this streamer")
+        self._check_lease()  # the room info calls above took time
         async with self.client.open_push(room_id, user=self.user) as session:
             self._connected_at = self._last_activity = self._clock.monotonic()
             self._last_msg_at = None
             log.info("%s: connected to the live stream (room %s)", self.user, room_id)
-            self.pub.set_status("connected")
+            self._set_status("connected")
             try:
                 await self._consume(session, processor, room_id)
             finally:
@@ -377,7 +378,8 @@ class StreamerSupervisor:
         # (their own processor) still decode everything they are given.
         self._processor.topics = decoded_topics(self.settings)
         # A cluster handover: the previous owner announced this stream already (its room id
-        # is among the ids it published), so automations do not see it start twice.
+        # is among the recent ids, bridge/cluster/dedupe.py), so automations do not see it
+        # start twice.
         resumed = False
         if self._lease is not None:
             recent = await self._lease.recent_ids()
@@ -520,7 +522,7 @@ class StreamerSupervisor:
     def _pause(self) -> None:
         if self.pub.state.live:
             self._end_stream("paused")
-        self.pub.set_status("paused")
+        self._set_status("paused")
 
     def _on_error(self, exc: BaseException) -> None:
         now = self._clock.monotonic()
@@ -541,7 +543,7 @@ class StreamerSupervisor:
             status, delay = "error", self._backoff.next_delay()
             log.error("%s: unexpected error; retry in %.0f s", self.user, delay, exc_info=exc)
         self._resume_at = now + delay
-        self.pub.set_status(status, reason=errors.describe(exc), retry_in=delay)
+        self._set_status(status, reason=errors.describe(exc), retry_in=delay)
 
     def _error_delay(self, exc: errors.TikTokError) -> float:
         if isinstance(exc, errors.Blocked):
@@ -559,7 +561,7 @@ class StreamerSupervisor:
         if self._on_rate_limited is not None:
             self._on_rate_limited(retry_at)
         log.warning("%s: rate limited; retry in %.0f s", self.user, delay)
-        self.pub.set_status("rate_limited", retry_at=retry_at, reason=exc.reason, retry_in=delay)
+        self._set_status("rate_limited", retry_at=retry_at, reason=exc.reason, retry_in=delay)
 
     # ---------------------------------------------------------------- helpers
 
@@ -575,11 +577,32 @@ class StreamerSupervisor:
             gifts=gifts,
         )
 
+    def _leased(self) -> bool:
+        """False once this instance's cluster lease on the streamer ended: the next owner
+        publishes from now on (always True on a single instance)."""
+        return self._lease is None or self._lease.valid()
+
+    def _check_lease(self) -> None:
+        if not self._leased():
+            raise errors.ConnectionLost("no cluster lease for this streamer")
+
+    def _set_status(
+        self,
+        status: str,
+        *,
+        retry_at: float | None = None,
+        reason: str | None = None,
+        retry_in: float | None = None,
+    ) -> None:
+        if self._leased():  # retained: an old owner's would overwrite the new owner's
+            self.pub.set_status(status, retry_at=retry_at, reason=reason, retry_in=retry_in)
+
     def _publish(self, events: Sequence[Event], *, simulated: bool) -> None:
         if events and self._lease is not None:
             if not self._lease.valid():
                 return  # the lease ended: the next owner publishes from now on
-            self._lease.published(events)
+            if not simulated:  # fake ids must not pass through the cross-instance dedupe
+                self._lease.published(events)
         if events:
             self.stats.events += len(events)
             self.pub.publish_events(events, simulated=simulated)

@@ -500,6 +500,8 @@ class DiscoverySink(Protocol):
 
     def clear_state(self, topic: str) -> None: ...
 
+    def forget(self, topic: str) -> None: ...
+
     def subscribe(self, topic_filter: str, *, qos: int = 1) -> None: ...
 
     async def collect_retained(
@@ -583,6 +585,13 @@ class DiscoveryPublisher:
         for topic in sorted(topics):
             self.sink.clear_state(topic)
         log.info("Home Assistant: removed device %s", device_id)
+
+    def forget_streamer(self, user: str) -> None:
+        """Stop keeping the streamer's device, without removing it from HA: another instance
+        announces it now (docs/cluster.md). Neither a reconnect nor an HA birth re-sends it."""
+        announced = self._devices.pop(self.ids.streamer_device(user), None)
+        for topic in announced.messages if announced is not None else ():
+            self.sink.forget(topic)
 
     def _announce(self, config: DeviceConfig) -> None:
         legacy = self.ha.legacy_component_discovery

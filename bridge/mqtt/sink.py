@@ -263,6 +263,13 @@ class MqttSink:
         else:
             self._dirty.pop(topic, None)
 
+    def forget(self, topic: str) -> None:
+        """Stop keeping a retained topic, without publishing anything: the broker keeps its
+        last value, and it is not re-sent after a reconnect (another instance now owns it,
+        docs/cluster.md)."""
+        self._states.pop(topic, None)
+        self._dirty.pop(topic, None)
+
     def publish_event(
         self,
         topic: str,

@@ -149,6 +149,19 @@ class StreamerTopics:
             self._events[event_topic] = topic
         return topic
 
+    @property
+    def retained(self) -> tuple[str, ...]:
+        """Every retained topic the bridge publishes for this streamer."""
+        return (
+            self.availability,
+            self.live,
+            self.viewers,
+            self.state,
+            self.watch_state,
+            self.goals,
+            self.leaderboard,
+        )
+
     # -- commands the bridge subscribes to -------------------------------------------------
     @property
     def watch_set(self) -> str:

@@ -60,12 +60,14 @@ async def make_node(
         streamers: int = 0,
         url: str | None = None,
         on_streamers: Callable[[StoreSnapshot], None] | None = None,
+        own_paused: bool = False,
         **overrides: Any,
     ) -> ClusterNode:
         node = ClusterNode(
             settings(name, url or redis_server.url, prefix, **overrides),
             recorder.listener(name),
             on_streamers=on_streamers,
+            own_paused=own_paused,
         )
         nodes.append(node)
         await node.start(entries(streamers))

@@ -57,6 +57,8 @@ def test_the_section_builds_settings_and_masks_the_password(tmp_path: Path) -> N
     assert (settings.instance, settings.lease_ttl_s, settings.weight) == ("bridge-a", 6.0, 2.0)
     assert settings.url == "redis://user:hunter2@redis.lan:6379/0"
     assert "hunter2" not in str(bridge.info())
+    assert "hunter2" not in repr(settings)  # e.g. in a traceback or a failed assertion
+    assert "hunter2" not in repr(config.cluster)
     assert bridge.info()["config"]["cluster"]["url"] == "redis://***@redis.lan:6379/0"
     assert bridge.topics.bridge_state == "tiktok/bridge/bridge-a/state"
     assert bridge.sink.will_topic == "tiktok/bridge/bridge-a/state"

@@ -9,8 +9,11 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 
-from bridge.cluster import StopReason
-from tests.cluster.conftest import TTL_S, MakeNode
+from redis.asyncio import Redis
+
+from bridge.cluster import ClusterNode, StopReason
+from bridge.cluster.keys import Keys
+from tests.cluster.conftest import TTL_S, MakeNode, entries, settings
 from tests.cluster.recorder import Decision, Recorder
 from tests.helpers.paths import REPO
 from tests.helpers.redis_server import RedisServer, TcpProxy
@@ -258,3 +261,39 @@ async def test_redis_restart_without_data_never_gives_two_owners(
     streamers = {f"streamer{i:04d}" for i in range(N)}
     assert all(n.store.snapshot.watched() == streamers for n in nodes)
     recorder.check()
+
+
+class _Refusing:
+    """A listener that cannot watch one streamer (e.g. its options are refused here)."""
+
+    def __init__(self, refused: str) -> None:
+        self.refused = refused
+        self.watching: set[str] = set()
+
+    async def start_watching(self, user: str, token: int) -> None:
+        if user == self.refused:
+            raise ValueError(f"{user} cannot be watched here")
+        self.watching.add(user)
+
+    async def stop_watching(self, user: str, reason: StopReason) -> None:
+        self.watching.discard(user)
+
+
+async def test_a_lease_whose_watcher_failed_to_start_is_released(
+    redis_server: RedisServer, prefix: str, recorder: Recorder
+) -> None:
+    listener = _Refusing("streamer0001")
+    node = ClusterNode(settings("a", redis_server.url, prefix), listener)
+    try:
+        await node.start(entries(3))
+        await recorder.wait_until(lambda: len(listener.watching) == 2, TTL_S + 10, "two watched")
+        assert listener.watching == {"streamer0000", "streamer0002"}
+        keys = Keys(prefix)
+        assert "streamer0001" not in node.owned
+        async with Redis.from_url(redis_server.url, decode_responses=True) as client:
+            async with asyncio.timeout(TTL_S * 2):  # renewed forever if it were still held
+                while await client.hget(keys.lease("streamer0001"), "owner") is not None:  # noqa: ASYNC110 - Redis has no change signal here
+                    await asyncio.sleep(0.05)
+            assert await client.hget(keys.lease("streamer0000"), "owner") is not None
+    finally:
+        await node.close()

@@ -20,6 +20,8 @@ from bridge.cluster import (
 from bridge.cluster.backend import BackendError
 from bridge.cluster.dedupe import DedupeStore
 from bridge.cluster.keys import Keys
+from bridge.core.cluster import _Lease
+from bridge.events import ChatEvent, StreamEvent
 from tests.cluster.conftest import TTL_S, MakeNode
 from tests.cluster.recorder import Recorder
 from tests.helpers.redis_server import RedisServer
@@ -59,6 +61,19 @@ async def test_any_member_changes_the_list_and_the_owner_follows(
     await recorder.wait_until(lambda: owner(recorder, "newcomer") is None, 10, "removed")
     await recorder.wait_until(lambda: "newcomer" not in b.store.snapshot.entries, 10, "b knows")
     recorder.check()
+
+
+async def test_with_own_paused_a_switched_off_streamer_stays_owned(
+    make_node: MakeNode, recorder: Recorder
+) -> None:
+    # The daemon's policy (bridge/core/cluster.py): its owner keeps answering its switch.
+    a = await make_node("a", streamers=1, own_paused=True)
+    await recorder.wait_until(lambda: owner(recorder, "streamer0000") == "a", TTL_S + 10, "owned")
+    assert await a.store.set_watch("streamer0000", False)
+    assert await a.store.add("marker", {})  # started in a round after the switch-off
+    await recorder.wait_until(lambda: owner(recorder, "marker") == "a", TTL_S + 10, "marker")
+    assert owner(recorder, "streamer0000") == "a"
+    assert [d.kind for d in recorder.decisions if d.user == "streamer0000"] == ["start"]
 
 
 async def test_a_lost_list_is_restored_from_a_member_copy(
@@ -167,6 +182,60 @@ async def test_dedupe_writes_of_a_superseded_owner_are_dropped(
         recent = await store.recent("alice")
         assert 2 not in recent
         assert len(recent) == 100  # bounded: the newest dedupe_max
+
+
+async def test_an_announced_stream_outlives_the_msg_ids_of_a_busy_stream(
+    make_node: MakeNode,
+) -> None:
+    # The next owner must see the stream as announced however many ids came after it.
+    node = await make_node("a", dedupe_max=50)
+    lease = _Lease(node, "alice", 7)
+    room = 7_300_000_000_000_000_001  # 64-bit
+    lease.published([StreamEvent(msg_id=0, room_id=room, create_time_ms=0, kind="started")])
+    await node.dedupe.flush()
+    chats = [ChatEvent(msg_id=10**18 + i, room_id=room, create_time_ms=0) for i in range(200)]
+    for start in range(0, 200, 20):  # several flushes, as over a long stream
+        lease.published(chats[start : start + 20])
+        await node.dedupe.flush()
+    recent = await node.dedupe.recent("alice")
+    assert room in recent
+    assert len(recent - {room}) == 50  # the msg_ids stay bounded
+    lease.cancel()
+
+
+async def test_ids_added_while_a_flush_waits_for_redis_are_written_by_the_next(
+    redis_server: RedisServer, prefix: str
+) -> None:
+    async with (
+        Redis.from_url(redis_server.url, decode_responses=True) as client,
+        Redis.from_url(redis_server.url, decode_responses=True) as control,
+    ):
+        store = DedupeStore(client, Keys(prefix), ttl_s=60, max_ids=100)
+        await client.ping()  # the connection exists: the flush sends at once
+        await control.execute_command("CLIENT", "PAUSE", "60000", "WRITE")
+        store.add("alice", 200, 1)
+        flush = asyncio.create_task(store.flush())
+        for _ in range(50):  # let the flush send its script (it cannot complete: paused)
+            await asyncio.sleep(0)
+        assert not flush.done()
+        store.add("alice", 200, 2)  # published while the flush is in flight
+        await control.execute_command("CLIENT", "UNPAUSE")
+        await flush
+        await store.flush()
+        assert await store.recent("alice") == {1, 2}
+
+
+async def test_a_dead_round_loop_is_logged_and_the_node_is_no_longer_alive(
+    make_node: MakeNode, recorder: Recorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(snapshot: StoreSnapshot) -> None:
+        raise RuntimeError("bug in the list callback")
+
+    node = await make_node("a", streamers=1, on_streamers=broken)
+    await recorder.wait_until(lambda: not node.alive, 10, "the round loop died")
+    failed = [r for r in caplog.records if "cluster-rounds" in r.getMessage()]
+    assert failed and failed[0].exc_info is not None  # the traceback, when it happened
+    assert "bug in the list callback" in str(failed[0].exc_info[1])
 
 
 async def test_cluster_view_lists_members_streamers_and_last_handover(

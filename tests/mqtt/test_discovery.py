@@ -307,6 +307,31 @@ async def test_ha_birth_reannounces_and_asks_for_states(
     await pub.close()
 
 
+async def test_a_forgotten_device_stays_but_is_not_announced_again(
+    mosquitto: Mosquitto, make_sink: MakeSink, subscriber: Any
+) -> None:
+    # The streamer moved to another instance: its device is that instance's now.
+    h = await (await make_sink(settings_for(mosquitto))).connected()
+    republished = asyncio.Event()
+    ha = HomeAssistantSettings(rediscover_delay_s=0.1)
+    pub = DiscoveryPublisher(h.sink, TOPICS, ha, version=__version__, republish=republished.set)
+    pub.announce_streamer(StreamerSettings("demo"))  # announced before the bridge device:
+    pub.start()  # a re-announcement would send it first
+    await asyncio.wait_for(h.sink.wait_idle(), WAIT_S)
+    pub.forget_streamer("demo")
+    rec = await subscriber(mosquitto, "homeassistant/device/#")
+    device = "homeassistant/device/tiktok_demo/config"
+    assert (await rec.wait_for(device)).retain  # still there: nothing was cleared
+    await rec.wait_for("homeassistant/device/tiktok2mqtt_bridge/config")
+    rec.clear()
+    pub.on_ha_status(b"online")
+    await asyncio.wait_for(republished.wait(), WAIT_S)
+    await rec.wait_for("homeassistant/device/tiktok2mqtt_bridge/config")
+    assert rec.on(device) == []
+    assert device not in pub.announced_topics
+    await pub.close()
+
+
 async def test_stale_scan_clears_only_our_configs_of_unconfigured_streamers(
     mosquitto: Mosquitto, make_sink: MakeSink, subscriber: Any
 ) -> None:

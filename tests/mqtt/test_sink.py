@@ -203,6 +203,27 @@ async def test_clear_state_removes_retained_topic(
     assert snapshot == {WILL: b"online", "tiktok/bob/state": b'{"live":false}'}
 
 
+async def test_forgotten_state_stays_on_the_broker_and_is_not_sent_again(
+    mosquitto: Mosquitto, subscriber: Subscribe, make_sink: MakeSink
+) -> None:
+    # A streamer that moved to another instance (docs/cluster.md): its last values stay,
+    # but a reconnect of the old owner must not overwrite the new owner's.
+    h = await (await make_sink(settings_for(mosquitto))).connected()
+    h.sink.set_state("tiktok/alice/state", {"live": True})
+    h.sink.set_state("tiktok/bob/state", {"live": False})
+    await asyncio.wait_for(h.sink.wait_idle(), WAIT_S)
+    h.sink.forget("tiktok/alice/state")
+    await asyncio.wait_for(h.sink.wait_idle(), WAIT_S)
+    snapshot = await retained_snapshot(subscriber, mosquitto, "tiktok/+/state")
+    assert snapshot["tiktok/alice/state"] == b'{"live":true}'  # not cleared
+
+    mosquitto.restart()  # the broker forgot every retained message
+    await h.wait_until(lambda: h.sink.stats.reconnects == 1)
+    await asyncio.wait_for(h.sink.wait_idle(), WAIT_S)
+    snapshot = await retained_snapshot(subscriber, mosquitto, "tiktok/+/state")
+    assert snapshot == {WILL: b"online", "tiktok/bob/state": b'{"live":false}'}
+
+
 async def test_retain_disabled_publishes_nothing_retained(
     mosquitto: Mosquitto, subscriber: Subscribe, make_sink: MakeSink
 ) -> None:
