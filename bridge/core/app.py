@@ -25,7 +25,7 @@ from bridge.actions.match import StreamMark
 from bridge.clock import SYSTEM_CLOCK, Clock
 from bridge.config.model import ROOT, Config
 from bridge.core import simulate as sim
-from bridge.core.chat import ChatGate, ChatRefused, TokenBucket
+from bridge.core.chat import ChatGate, ChatRefused
 from bridge.core.commands import CommandError, CommandRouter, Data, streamer_request
 from bridge.core.goals import StreamGoals
 from bridge.core.persist import RuntimeStore
@@ -35,6 +35,7 @@ from bridge.core.streamer import Lease, StreamerSupervisor
 from bridge.mqtt.discovery import DiscoveryPublisher
 from bridge.mqtt.sink import MqttSink
 from bridge.mqtt.topics import Topics
+from bridge.ratelimit import TokenBucket
 from bridge.service.health import HealthFile, HealthStatus
 from bridge.service.tasks import Supervisor
 from bridge.settings import commands as limits

@@ -12,40 +12,12 @@ import time
 import unicodedata
 from collections.abc import Callable
 
+from bridge.ratelimit import TokenBucket
 from bridge.settings.streamer import ChatSendSettings
 
 
 class ChatRefused(Exception):
     """The message was not sent; ``str(exc)`` is the human reason for the response."""
-
-
-class TokenBucket:
-    """``burst`` tokens, one more every ``interval_s`` seconds."""
-
-    def __init__(
-        self, interval_s: float, burst: int, *, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self._interval = max(interval_s, 0.0)
-        self._burst = max(burst, 1)
-        self._clock = clock
-        self._tokens = float(self._burst)
-        self._stamp = clock()
-
-    def _refill(self) -> None:
-        now = self._clock()
-        if self._interval == 0:
-            self._tokens = float(self._burst)
-        else:
-            self._tokens = min(self._burst, self._tokens + (now - self._stamp) / self._interval)
-        self._stamp = now
-
-    def take(self) -> float:
-        """Take a token; returns 0.0 on success, else the seconds until one is available."""
-        self._refill()
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
-            return 0.0
-        return (1.0 - self._tokens) * self._interval
 
 
 def sanitise(text: str) -> str:

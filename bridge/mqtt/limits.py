@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
-__all__ = ["Bucket", "TopicRateLimiter"]
+from bridge.ratelimit import TokenBucket
+
+__all__ = ["TopicRateLimiter"]
 
 # Defaults (docs/reliability.md, "Command floods"): far above what an automation sends,
 # far below what costs the bridge its TikTok events on a Raspberry Pi.
@@ -25,23 +26,6 @@ BURST = 20
 TOTAL_RATE_PER_S = 50.0
 TOTAL_BURST = 100
 MAX_TOPICS = 256
-
-
-@dataclass(slots=True)
-class Bucket:
-    rate_per_s: float
-    burst: float
-    tokens: float
-    stamp: float
-
-    def refill(self, now: float) -> None:
-        elapsed = max(0.0, now - self.stamp)
-        self.tokens = min(self.burst, self.tokens + elapsed * self.rate_per_s)
-        self.stamp = now
-
-    def full(self, now: float) -> bool:
-        self.refill(now)
-        return self.tokens >= self.burst
 
 
 class TopicRateLimiter:
@@ -55,29 +39,28 @@ class TopicRateLimiter:
         max_topics: int = MAX_TOPICS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._rate, self._burst = rate_per_s, float(burst)
+        self._interval, self._burst = 1.0 / rate_per_s, burst
         self._max_topics = max_topics
         self._clock = clock
-        self._total = Bucket(total_rate_per_s, float(total_burst), float(total_burst), clock())
-        self._topics: dict[str, Bucket] = {}
+        self._total = TokenBucket(1.0 / total_rate_per_s, total_burst, clock=clock)
+        self._topics: dict[str, TokenBucket] = {}
 
     def allow(self, topic: str) -> bool:
         """True if a message on `topic` may be handled now (and take its tokens)."""
-        now = self._clock()
-        bucket = self._topics.get(topic) or self._new_bucket(topic, now)
-        bucket.refill(now)
-        self._total.refill(now)
+        bucket = self._topics.get(topic) or self._new_bucket(topic)
+        bucket.refill()
+        self._total.refill()
         if bucket.tokens < 1.0 or self._total.tokens < 1.0:
             return False
         bucket.tokens -= 1.0
         self._total.tokens -= 1.0
         return True
 
-    def _new_bucket(self, topic: str, now: float) -> Bucket:
+    def _new_bucket(self, topic: str) -> TokenBucket:
         if len(self._topics) >= self._max_topics:
             # A full bucket is the same as a new one: forget those first, then the oldest.
-            self._topics = {t: b for t, b in self._topics.items() if not b.full(now)}
+            self._topics = {t: b for t, b in self._topics.items() if not b.full()}
             while len(self._topics) >= self._max_topics:
                 del self._topics[next(iter(self._topics))]
-        bucket = self._topics[topic] = Bucket(self._rate, self._burst, self._burst, now)
+        bucket = self._topics[topic] = TokenBucket(self._interval, self._burst, clock=self._clock)
         return bucket

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from bridge.core.chat import ChatGate, ChatRefused, TokenBucket, sanitise
+from bridge.core.chat import ChatGate, ChatRefused, sanitise
 from bridge.core.commands import CommandError, parse_payload, streamer_request
 from bridge.core.persist import RuntimeStore
 from bridge.core.state import StreamerState
 from bridge.core.streamer import Backoff
+from bridge.ratelimit import TokenBucket
 from bridge.settings.streamer import ChatSendSettings
 
 
