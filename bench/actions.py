@@ -26,18 +26,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from bench.trees import source_tree
 
 # No `bridge` import at module level: a worker imports it from the tree it measures (the
 # working tree or the baseline revision's), so it must not be loaded before the path is set.
@@ -168,21 +168,6 @@ class ViewersRow:
     rounds: list[float]
 
 
-@contextmanager
-def _tree_of(rev: str) -> Iterator[Path]:
-    with tempfile.TemporaryDirectory(prefix="bench-actions-") as tmp:
-        archive = subprocess.run(
-            ["git", "archive", "--format=tar", rev, "bridge", "bench"],
-            cwd=REPO,
-            check=True,
-            capture_output=True,
-        ).stdout
-        (Path(tmp) / "tree.tar").write_bytes(archive)
-        with tarfile.open(Path(tmp) / "tree.tar") as tar:
-            tar.extractall(Path(tmp) / "tree", filter="data")
-        yield Path(tmp) / "tree"
-
-
 def _run_worker(tree: Path, setup: str, messages: int, repeats: int) -> float:
     spec = json.dumps({"tree": str(tree), "setup": setup, "messages": messages,
                        "repeats": repeats})  # fmt: skip
@@ -198,10 +183,10 @@ def _run_worker(tree: Path, setup: str, messages: int, repeats: int) -> float:
 
 
 def viewers(baseline: str | None, rounds: int, messages: int) -> list[ViewersRow]:
-    with contextlib_nullable(baseline) as before:
+    with contextlib.ExitStack() as stack:
         trees: list[tuple[str, Path]] = []
-        if before is not None:
-            trees.append((f"before ({baseline})", before))
+        if baseline is not None:
+            trees.append((f"before ({baseline})", stack.enter_context(source_tree(baseline))))
         trees.append(("after (working tree)", REPO))
         got: dict[tuple[str, str], list[float]] = {}
         for r in range(rounds):
@@ -214,15 +199,6 @@ def viewers(baseline: str | None, rounds: int, messages: int) -> list[ViewersRow
         ViewersRow(code, setup, statistics.median(values), values)
         for (code, setup), values in got.items()
     ]
-
-
-@contextmanager
-def contextlib_nullable(rev: str | None) -> Iterator[Path | None]:
-    if rev is None:
-        yield None
-        return
-    with _tree_of(rev) as tree:
-        yield tree
 
 
 # ------------------------------------------------------------------ e2e row (issue 16)

@@ -30,16 +30,15 @@ import os
 import socket
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from bench import corpus, e2e, procs
 from bench.confine import Confinement
+from bench.trees import source_tree
 from bridge.sim import SimConfig, TikTokSimulator
 
 REPO = procs.REPO
@@ -118,23 +117,6 @@ out = {"runtime": api_implementation.Type(), "all": measure(ours(None)), "raw": 
 out["default"] = measure(ours(DEFAULT)) if DEFAULT is not None else out["all"]
 print(json.dumps(out))
 """
-
-
-@contextlib.contextmanager
-def tree_of(rev: str | None) -> Iterator[Path]:
-    """The repository (``rev`` None) or ``git archive rev`` unpacked in a temporary dir."""
-    if rev is None:
-        yield REPO
-        return
-    with tempfile.TemporaryDirectory(prefix="bench-before-") as tmp:
-        archive = subprocess.run(
-            ["git", "-C", str(REPO), "archive", rev], capture_output=True, check=True
-        ).stdout
-        tar_path = Path(tmp) / "tree.tar"
-        tar_path.write_bytes(archive)
-        with tarfile.open(tar_path) as tar:
-            tar.extractall(Path(tmp) / "tree", filter="data")
-        yield Path(tmp) / "tree"
 
 
 def child_env(tree: Path, runtime: str) -> dict[str, str]:
@@ -350,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.ExitStack() as stack:
         trees = {"after": REPO}
         if args.before:
-            trees = {"before": stack.enter_context(tree_of(args.before)), "after": REPO}
+            trees = {"before": stack.enter_context(source_tree(args.before)), "after": REPO}
         if "decode" in sections:
             data["decode"] = decode_rows(container, trees, args.min_seconds)
         if "e2e" in sections:

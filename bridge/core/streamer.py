@@ -598,15 +598,16 @@ class StreamerSupervisor:
             self.pub.set_status(status, retry_at=retry_at, reason=reason, retry_in=retry_in)
 
     def _publish(self, events: Sequence[Event], *, simulated: bool) -> None:
-        if events and self._lease is not None:
+        if not events:
+            return
+        if self._lease is not None:
             if not self._lease.valid():
                 return  # the lease ended: the next owner publishes from now on
             if not simulated:  # fake ids must not pass through the cross-instance dedupe
                 self._lease.published(events)
-        if events:
-            self.stats.events += len(events)
-            self.pub.publish_events(events, simulated=simulated)
-            self._tick_wake.set()  # the state JSON is now dirty: a tick publishes it
+        self.stats.events += len(events)
+        self.pub.publish_events(events, simulated=simulated)
+        self._tick_wake.set()  # the state JSON is now dirty: a tick publishes it
 
     def _tick_needed(self) -> bool:
         """Whether anything waits on time: a stream (its like windows and streaks, even
