@@ -39,7 +39,7 @@ from typing import Protocol
 from bridge.clock import SYSTEM_CLOCK, Clock
 from bridge.core.publish import StreamerPublisher, decoded_topics
 from bridge.events import Event, GiftInfo, StreamEvent, StreamProcessor
-from bridge.service.tasks import first_completed
+from bridge.service.tasks import first_completed, full_jitter
 from bridge.settings.streamer import StreamerSettings
 from bridge.settings.tiktok import SupervisorSettings
 from bridge.tiktok import errors
@@ -97,10 +97,10 @@ class Backoff:
         self._rng = rng or random.Random()
 
     def next_delay(self) -> float:
-        ceiling = min(self.max_s, self.initial_s * (2 ** min(self.failures, 30)))
+        delay = full_jitter(self.failures, base=self.initial_s, cap=self.max_s, rng=self._rng)
         self.failures += 1
         # Never 0: a tight loop against TikTok deepens IP scoring (docs/protocol.md §7).
-        return max(self._rng.uniform(0, ceiling), min(1.0, self.initial_s))
+        return max(delay, min(1.0, self.initial_s))
 
     def reset(self) -> None:
         self.failures = 0

@@ -52,7 +52,7 @@ from bridge.mqtt import fastpath
 from bridge.mqtt.limits import TopicRateLimiter
 from bridge.mqtt.payloads import PayloadLike, to_bytes
 from bridge.mqtt.topics import check_filter, check_topic
-from bridge.service.tasks import first_completed
+from bridge.service.tasks import first_completed, full_jitter
 from bridge.settings.mqtt import MqttSettings
 
 __all__ = ["MqttSink", "OnConnected", "OnMessage", "OnOversize", "SinkStats"]
@@ -155,11 +155,6 @@ def tls_context(settings: MqttSettings) -> ssl.SSLContext | None:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     return context
-
-
-def backoff_delay(attempt: int, *, base: float, cap: float, rng: random.Random) -> float:
-    """Full jitter: uniform in [0, min(cap, base·2^attempt)] so many bridges do not herd."""
-    return rng.uniform(0.0, min(cap, base * (2.0 ** min(attempt, 32))))
 
 
 class MqttSink:
@@ -380,7 +375,7 @@ class MqttSink:
             self._unreachable_at = self._clock.monotonic()
             if time.monotonic() - started >= self._healthy_after_s:
                 attempt = 0
-            delay = backoff_delay(
+            delay = full_jitter(
                 attempt, base=self._reconnect_min_s, cap=self._reconnect_max_s, rng=self._rng
             )
             if failure is _Failure.TIMEOUT:

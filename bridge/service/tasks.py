@@ -20,13 +20,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from bridge.clock import SYSTEM_CLOCK, Clock
 
-__all__ = ["CrashReport", "Supervisor", "first_completed"]
+__all__ = ["CrashReport", "Supervisor", "backoff_ceiling", "first_completed", "full_jitter"]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,16 @@ class _Supervised:
     task: asyncio.Task[None] | None = None
     crashes: int = 0
     failures: int = 0  # consecutive crashes: the back-off depth
+
+
+def backoff_ceiling(attempt: int, *, base: float, cap: float) -> float:
+    """Exponential back-off: ``base``·2^attempt, at most ``cap``."""
+    return min(cap, base * 2.0 ** min(attempt, 30))
+
+
+def full_jitter(attempt: int, *, base: float, cap: float, rng: random.Random) -> float:
+    """Uniform in [0, the ceiling] (AWS "full jitter"), so many clients do not herd."""
+    return rng.uniform(0.0, backoff_ceiling(attempt, base=base, cap=cap))
 
 
 class Supervisor:
@@ -131,7 +142,7 @@ class Supervisor:
             raise
 
     def _delay(self, entry: _Supervised) -> float:
-        delay: float = min(self._max_s, self._initial_s * 2.0 ** min(entry.failures, 30))
+        delay = backoff_ceiling(entry.failures, base=self._initial_s, cap=self._max_s)
         entry.failures += 1
         return delay
 

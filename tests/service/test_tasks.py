@@ -4,11 +4,12 @@ restarted with back-off, the watchdog's `alive` holds while every task runs or w
 from __future__ import annotations
 
 import asyncio
+import random
 
 import pytest
 
 from bridge.clock import VirtualClock
-from bridge.service.tasks import Supervisor, first_completed
+from bridge.service.tasks import Supervisor, backoff_ceiling, first_completed, full_jitter
 
 
 async def test_virtual_clock_wakes_sleepers_in_order_at_their_deadlines() -> None:
@@ -145,3 +146,14 @@ async def test_first_completed_returns_the_first_and_cancels_the_rest() -> None:
     with pytest.raises(LookupError, match="fast ended"):
         await waiting
     assert cancelled.is_set()
+
+
+def test_backoff_doubles_up_to_its_cap_and_jitter_stays_below_it() -> None:
+    ceilings = [backoff_ceiling(n, base=1.0, cap=60.0) for n in range(8)]
+    assert ceilings == [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0]
+    assert backoff_ceiling(10_000, base=0.5, cap=30.0) == 30.0  # no overflow
+    rng = random.Random(7)
+    delays = [full_jitter(n, base=1.0, cap=60.0, rng=rng) for n in range(8) for _ in range(50)]
+    limits = [c for c in ceilings for _ in range(50)]
+    assert all(0.0 <= d <= c for d, c in zip(delays, limits, strict=True))
+    assert len(set(delays)) == len(delays)  # jittered, not fixed
